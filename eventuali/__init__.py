@@ -1,0 +1,5 @@
+"""eventuali: fast, trustworthy event sourcing for Python."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Parse store URLs into :class:`~eventuali.records.StoreURL`.
+
+The core parses once so that every backend interprets a URL the same way.
+Accepted forms: ``memory://[name]``, ``sqlite://relative.db``,
+``sqlite:///abs/path.db``, ``sqlite://:memory:``, a bare filesystem path
+(means SQLite), ``postgresql://user:pass@host:port/db?opt=v`` (also
+``postgres://``), and any of these with ``+backend`` after the scheme
+(``sqlite+c:///x.db``) to pick the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .errors import ConfigurationError
+from .records import StoreURL
+
+_SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9.\-]*)(?:\+(?P<backend>[A-Za-z0-9_\-]+))?://")
+_SCHEME_ALIASES = {"postgres": "postgresql", "sqlite3": "sqlite"}
+
+
+def parse_url(url: str) -> StoreURL:
+    """Parse ``url``; raise ``ConfigurationError`` naming the URL and the accepted forms."""
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            f"store URL must be a string, got {type(url).__name__} {url!r}; "
+            "e.g. 'sqlite://events.db', 'memory://' or 'postgresql://user@host/db'"
+        )
+    raw = url
+    url = url.strip()
+    if not url:
+        raise ConfigurationError(
+            "store URL is empty; use e.g. 'sqlite://events.db', 'memory://' or "
+            "'postgresql://user@host/db'"
+        )
+    m = _SCHEME_RE.match(url)
+    if m is None:
+        if "://" in url or url.startswith(("postgresql:", "postgres:", "memory:", "sqlite:")):
+            raise ConfigurationError(
+                f"malformed store URL {raw!r}; expected 'scheme://…', e.g. 'sqlite://events.db', "
+                "'memory://' or 'postgresql://user@host/db'"
+            )
+        # A bare path means a SQLite file.
+        return StoreURL(raw=raw, scheme="sqlite", path=url)
+    scheme = m.group("scheme").lower()
+    scheme = _SCHEME_ALIASES.get(scheme, scheme)
+    backend = m.group("backend")
+    rest = url[m.end() :]
+    if scheme in ("sqlite", "memory"):
+        path, _, query = rest.partition("?")
+        options = _parse_query(query, raw)
+        path = unquote(path)
+        if scheme == "sqlite" and not path:
+            raise ConfigurationError(
+                f"store URL {raw!r} names no SQLite file; use 'sqlite://events.db' (relative), "
+                "'sqlite:///abs/path.db' (absolute) or 'sqlite://:memory:'"
+            )
+        return StoreURL(raw=raw, scheme=scheme, backend=backend, path=path, options=options)
+    # Network URLs: netloc/path form.
+    parts = urlsplit("x://" + rest)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"malformed port in store URL {raw!r}: {exc}") from None
+    database = unquote(parts.path.lstrip("/")) or None
+    return StoreURL(
+        raw=raw,
+        scheme=scheme,
+        backend=backend,
+        path=parts.path,
+        host=unquote(parts.hostname) if parts.hostname else None,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        database=database,
+        options=_parse_query(parts.query, raw),
+    )
+
+
+def _parse_query(query: str, raw: str) -> dict[str, str]:
+    if not query:
+        return {}
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise ConfigurationError(
+            f"malformed query string {query!r} in store URL {raw!r}; expected 'key=value&key=value'"
+        ) from None
+    options: dict[str, str] = {}
+    for key, value in pairs:
+        if key in options:
+            raise ConfigurationError(f"option {key!r} is given twice in store URL {raw!r}")
+        options[key] = value
+    return options
