@@ -128,7 +128,8 @@ def test_event_json_and_dict_round_trip():
 
 
 def test_event_types_register_on_definition_and_explicitly():
-    from eventuali import register_event, registry
+    from eventuali import event_registry as registry
+    from eventuali import register_event
 
     assert registry.resolve("UserRegistered") is UserRegistered
     assert registry.resolve("UserDeactivated") is UserDeactivated
