@@ -179,4 +179,33 @@ class EventCodec:
             ) from exc
 
     def decode_many(self, records: Iterable[Record]) -> list[Event]:
-        return [self.decode(r) for r in records]
+        """Decode a batch: the validator is looked up once per (type, schema version).
+
+        Plain payloads of current-version classes go straight to pydantic-core's
+        ``validate_json``; anything else (transforms, upcasts, unknown types,
+        errors) takes :meth:`decode`, which also words the error precisely.
+        """
+        out: list[Event] = []
+        append = out.append
+        validators: dict[tuple[str, int], Any] = {}
+        resolve = self.events.resolve
+        for r in records:
+            key = (r.event_type, r.schema_version)
+            validate = validators.get(key)
+            if validate is None:
+                cls = resolve(r.event_type)
+                validate = (
+                    cls.__pydantic_validator__.validate_json
+                    if cls is not None and cls.__event_version__ == r.schema_version
+                    else False
+                )
+                validators[key] = validate
+            payload = r.payload
+            if validate and payload[:1] == b"{":
+                try:
+                    append(validate(payload))
+                    continue
+                except ValidationError:
+                    pass
+            append(self.decode(r))
+        return out

@@ -147,14 +147,12 @@ class _StoreLogic:
         if not records:
             return None
         agg = cls(id=aggregate_id)
-        decode = self.codec.decode
-        agg._replay_many(map(decode, records))
+        agg._replay_many(self.codec.decode_many(records))
         agg.__dict__["version"] = records[-1].version
         return agg
 
     def _stored(self, records: list[Record]) -> list[StoredEvent]:
-        decode = self.codec.decode
-        return [StoredEvent(r.position, decode(r)) for r in records]
+        return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
 
 
 def _resolve_url(url: str | None) -> StoreURL:
