@@ -141,6 +141,16 @@ def _append_with_retries(backend_name: str, url: str, stream_ids: list[str], app
     return written, conflicts
 
 
+def _append_later(backend_name: str, url: str, delay: float) -> None:
+    """Child process body: append one event to stream ``late`` after ``delay`` seconds."""
+    time.sleep(delay)
+    backend = load_backend(backend_name).open(parse_url(url))
+    try:
+        backend.append([write("late", ANY, 1)])
+    finally:
+        backend.close()
+
+
 # --- fixtures ----------------------------------------------------------------------
 
 
@@ -552,6 +562,47 @@ class ReadAllContract(BackendFixtures):
                 r for r in expected if r.position >= middle.position
             ][:2]
 
+    def test_paging_reader_during_concurrent_writes_skips_nothing(
+        self, backend: Backend, open_store: Callable[[], Backend], store_url: str
+    ) -> None:
+        """The concurrent-writer gap problem: a reader paging with from = last + 1 while
+        writers commit must end up with every event exactly once, in position order."""
+        separate = ":memory:" not in store_url and (
+            "persistent" in backend.capabilities or store_url.startswith("memory://")
+        )
+        writers = [open_store() if separate else backend for _ in range(3)]
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def produce(w: Backend, n: int) -> None:
+            try:
+                for i in range(40):
+                    w.append([write(f"w{n}-{i % 4}", ANY, 1 + i % 3)])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=produce, args=(w, n)) for n, w in enumerate(writers)]
+        for t in threads:
+            t.start()
+        seen: list[Record] = []
+        position = 1
+
+        def drain() -> None:
+            nonlocal position
+            while batch := backend.read_all(position, 7):
+                seen.extend(batch)
+                position = batch[-1].position + 1
+
+        watcher = threading.Thread(target=lambda: ([t.join() for t in threads], done.set()))
+        watcher.start()
+        while not done.is_set():
+            drain()
+        watcher.join()
+        drain()
+        assert not errors, errors
+        assert seen == backend.read_all()
+        assert len(seen) == 3 * sum(1 + i % 3 for i in range(40))
+
     def test_prefix_filter_is_literal(self, backend: Backend) -> None:
         backend.append([write("a%b", NO_STREAM, 1), write("axb", NO_STREAM, 1), write("a_c", NO_STREAM, 1)])
         assert [r.stream_id for r in backend.read_all(filter=ReadFilter(stream_id_prefix="a%"))] == ["a%b"]
@@ -783,6 +834,25 @@ class WaitForContract(BackendFixtures):
         finally:
             timer.join()
         assert time.monotonic() - started < 10
+
+
+    @requires("wait_for", "multi_process")
+    def test_wakes_on_commit_from_another_process(
+        self, backend: Backend, eventuali_target: Target, store_url: str
+    ) -> None:
+        backend.append([write("s", NO_STREAM, 1)])
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_append_later, args=(eventuali_target.backend, store_url, 0.5))
+        child.start()
+        try:
+            started = time.monotonic()
+            head = backend.wait_for(1, 60)
+            waited = time.monotonic() - started
+        finally:
+            child.join(60)
+        assert child.exitcode == 0
+        assert head == 2
+        assert waited < 30  # woken (or polled), not timed out
 
 
 class RetentionContract(BackendFixtures):
