@@ -1018,6 +1018,60 @@ class BadInputContract(BackendFixtures):
         assert backend.stream_version("s") == 2
 
 
+class PublicApiContract(BackendFixtures):
+    """The backend under the core: what a user of ``EventStore`` sees."""
+
+    def test_sync_store_saves_and_loads_aggregates(self, backend: Backend, store_url: str) -> None:
+        from eventuali import SyncEventStore
+
+        from . import api_model as m
+
+        store = SyncEventStore(backend, parse_url(store_url))
+        cart = m.ConformanceCart(id="cart-ü-1")
+        cart.apply(m.ConformanceItemAdded(sku="a", quantity=2))
+        cart.apply(m.ConformanceItemAdded(sku="b", quantity=1))
+        store.save(cart)
+        loaded = store.load(m.ConformanceCart, "cart-ü-1")
+        assert loaded is not None and loaded.version == 2 and loaded.items == {"a": 2, "b": 1}
+        assert store.load(m.ConformanceCart, "nobody") is None
+        stale = store.load(m.ConformanceCart, "cart-ü-1")
+        assert stale is not None
+        loaded.apply(m.ConformanceItemAdded(sku="c", quantity=5))
+        store.save(loaded)
+        stale.apply(m.ConformanceItemAdded(sku="d", quantity=1))
+        with pytest.raises(OptimisticConcurrencyError):
+            store.save(stale)
+        events = store.load_events("cart-ü-1")
+        assert [e.sku for e in events] == ["a", "b", "c"]  # type: ignore[attr-defined]
+        assert [e.aggregate_version for e in events] == [1, 2, 3]
+
+    def test_async_store_through_the_registry(self, eventuali_target: Target, store_url: str) -> None:
+        import asyncio
+
+        from eventuali import EventStore
+
+        from . import api_model as m
+
+        async def scenario() -> tuple:
+            store = await EventStore.create(store_url, backend=eventuali_target.backend)
+            try:
+                carts = []
+                for i in range(3):
+                    cart = m.ConformanceCart(id=f"cart-{i}")
+                    cart.apply(m.ConformanceItemAdded(sku="x", quantity=i + 1))
+                    carts.append(cart)
+                await store.save(*carts)  # several aggregates, atomically
+                loaded = [await store.load(m.ConformanceCart, f"cart-{i}") for i in range(3)]
+                by_type = await store.load_events_by_type(m.ConformanceCart)
+                return loaded, by_type
+            finally:
+                await store.close()
+
+        loaded, by_type = asyncio.run(scenario())
+        assert [c.items for c in loaded] == [{"x": 1}, {"x": 2}, {"x": 3}]
+        assert [e.aggregate_id for e in by_type] == ["cart-0", "cart-1", "cart-2"]
+
+
 class BackendContract(
     AppendReadContract,
     ExpectedVersionContract,
@@ -1030,5 +1084,6 @@ class BackendContract(
     RetentionContract,
     CloseContract,
     BadInputContract,
+    PublicApiContract,
 ):
     """Every conformance test.  Subclass it as ``Test…`` to run it against a backend."""
