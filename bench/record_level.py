@@ -73,7 +73,7 @@ def floor(path: str) -> None:
     t2 = clock()
     conn.close()
     print(
-        f"{'floor: raw sqlite3 ' + ('memory' if path == ':memory:' else 'file'):40s} "
+        f"{'raw sqlite3 executemany, ' + ('memory' if path == ':memory:' else 'file'):40s} "
         f"append {1e6 * (t1 - t0) / n:5.2f} µs/record   read_stream {1e6 * (t2 - t1) / n:5.2f} µs/record"
     )
 

@@ -327,6 +327,13 @@ class AppendReadContract(BackendFixtures):
         assert all(backend.stream_version(f"small-{i}") == (2 if i % 2 == 0 else 1) for i in range(300))
         assert [r.version for r in backend.read_stream("small-298")] == [1, 2]
 
+    def test_large_batch_in_one_call(self, backend: Backend) -> None:
+        w = [write("big-1", NO_STREAM, 1234), write("big-2", NO_STREAM, 1), write("big-1", 1234, 567)]
+        positions = backend.append(w)
+        assert positions == list(range(1, 1803))
+        assert [r.version for r in backend.read_stream("big-1")] == list(range(1, 1802))
+        assert [r.event_id for r in backend.read_all()] == [r.event_id for x in w for r in x.records]
+
     def test_one_long_stream(self, backend: Backend) -> None:
         for batch in range(10):
             backend.append([write("long", batch * 500, 500)])
