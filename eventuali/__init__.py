@@ -29,6 +29,7 @@ from .event import Event, UnknownEvent, register_event, registry, upcaster
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
 from .store import EventStore, StoredEvent, SyncEventStore
+from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
 
 __version__ = "0.1.0"
 
@@ -51,11 +52,15 @@ __all__ = [
     "OptimisticConcurrencyError",
     "SchemaVersionError",
     "SerializationError",
+    "SnapshotConfig",
+    "SnapshotService",
+    "SnapshotWarning",
     "StorageError",
     "StoreClosedError",
     "StoredEvent",
     "StreamDeletedError",
     "SyncEventStore",
+    "SyncSnapshotService",
     "TransientStorageError",
     "UnknownEvent",
     "UnknownSchemeError",
