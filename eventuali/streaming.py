@@ -81,6 +81,13 @@ class Subscription:
         self._log_version = 0  # change-log stream version (StoredProjection)
         self._log_since_compact = 0
         self._progress = asyncio.Condition()
+        self._queue: asyncio.Queue | None = None
+
+    @property
+    def queued_batches(self) -> int:
+        """Batches read and waiting for the projection (at most buffer_size // batch_size)."""
+        q = self._queue
+        return q.qsize() if q is not None else 0
 
     @property
     def stored(self) -> bool:
@@ -342,6 +349,7 @@ class EventStreamer:
         await self._prepare(sub)
         sub.state = "running"
         queue: asyncio.Queue = asyncio.Queue(maxsize=max(1, self.buffer_size // self.batch_size))
+        sub._queue = queue
         sub._tasks = [
             asyncio.create_task(self._read(sub, queue), name=f"eventuali-read-{sub.name}"),
             asyncio.create_task(self._consume(sub, queue), name=f"eventuali-consume-{sub.name}"),
