@@ -82,6 +82,8 @@ class Subscription:
         self._log_since_compact = 0
         self._progress = asyncio.Condition()
         self._queue: asyncio.Queue | None = None
+        self._busy = False
+        self._stopping = False
 
     @property
     def queued_batches(self) -> int:
@@ -356,14 +358,21 @@ class EventStreamer:
         ]
 
     async def _stop_subscription(self, sub: Subscription) -> None:
+        """Stop after the batch in hand: cancelling mid-batch would let a stored projection
+        commit part of a batch under the previous checkpoint."""
         tasks, sub._tasks = sub._tasks, []
         if not tasks:
             return
         reader, consumer = tasks
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
+        sub._stopping = True
+        if sub._busy:
+            await asyncio.gather(consumer, return_exceptions=True)
+        else:
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+        sub._stopping = False
         if sub.state == "running":
             sub.state = "stopped"
             await self._checkpoint(sub)
@@ -393,15 +402,17 @@ class EventStreamer:
     async def _consume(self, sub: Subscription, queue: asyncio.Queue) -> None:
         assert self._slots is not None
         try:
-            while True:
+            while not sub._stopping:
                 records, upto = await queue.get()
-                async with self._slots:
-                    ok = await self._process(sub, records, upto)
+                sub._busy = True  # no await between get() and here: stop() sees it
+                try:
+                    async with self._slots:
+                        ok = await self._process(sub, records, upto)
+                finally:
+                    sub._busy = False
                 if not ok:
-                    for t in sub._tasks[:1]:
-                        t.cancel()  # the reader: nothing more will be consumed
-                    return
-                if queue.empty():
+                    break
+                if queue.empty() and not sub._stopping:
                     await self._checkpoint(sub)  # idle: store progress now
         except asyncio.CancelledError:
             raise
@@ -409,8 +420,12 @@ class EventStreamer:
             sub.state = "failed"
             sub.error = exc
             warnings.warn(f"projection {sub.name!r} stopped: {exc!r}", RuntimeWarning, stacklevel=1)
-            async with sub._progress:
-                sub._progress.notify_all()
+        finally:
+            if sub.state == "failed":
+                for t in sub._tasks[:1]:
+                    t.cancel()  # the reader: nothing more will be consumed
+                async with sub._progress:
+                    sub._progress.notify_all()
 
     async def _run_until(self, sub: Subscription, target: int) -> None:
         pos = sub.position + 1

@@ -1,49 +1,37 @@
-"""Fixtures for the feature tests: one store per (installed backend, scheme) pair.
+"""Fixtures for the feature tests: one fresh store per installed (backend, scheme) target.
 
-Every backend registered under ``eventuali.backends`` that loads is used, for
-the ``memory`` and ``sqlite`` schemes it serves, so a newly installed engine
-(the C one, say) is covered without touching these tests.
+Targets and URLs come from the conformance package (:mod:`eventuali.testing`),
+so every engine registered under ``eventuali.backends`` — the C engine,
+PostgreSQL — is covered as soon as it is installed, without touching these
+tests.  ``sqlite-memory`` is left out: those stores vanish when closed, and
+several tests close and reopen their store to prove persistence.
 """
 
 from __future__ import annotations
 
-import itertools
-import uuid
+import os
 
 import pytest
 
-from eventuali import EventStore, SyncEventStore, registry
-from eventuali.errors import BackendUnavailableError
+from eventuali import EventStore, SyncEventStore
+from eventuali.testing.targets import installed_targets
+from eventuali.testing.urls import SchemeUnavailable, url_factory
 
-_SCHEMES = ("memory", "sqlite")
-
-
-def _pairs() -> list[tuple[str, str]]:
-    pairs = []
-    for name in registry.names():
-        try:
-            provider = registry.load(name)
-        except BackendUnavailableError:
-            continue
-        pairs.extend((name, s) for s in _SCHEMES if s in provider.schemes)
-    return pairs
+TARGETS = [t for t in installed_targets()[0] if t.scheme != "sqlite-memory"]
 
 
-PAIRS = _pairs()
-_counter = itertools.count()
-
-
-def _url(scheme: str, tmp_path) -> str:
-    if scheme == "memory":
-        return f"memory://features-{uuid.uuid4().hex}"
-    return f"sqlite:///{tmp_path}/features-{next(_counter)}.db"
-
-
-@pytest.fixture(params=PAIRS, ids=[f"{b}-{s}" for b, s in PAIRS])
+@pytest.fixture(params=TARGETS, ids=str)
 def store_url(request, tmp_path):
     """(url, backend name) of a fresh store; open it as many times as a test needs."""
-    backend, scheme = request.param
-    return _url(scheme, tmp_path), backend
+    target = request.param
+    factory = url_factory(target.scheme)
+    try:
+        with factory.url(tmp_path) as url:
+            yield url, target.backend
+    except SchemeUnavailable as exc:
+        if factory.required_by and os.environ.get(factory.required_by) == "1":
+            pytest.fail(f"{factory.required_by}=1 but {target} is unavailable: {exc}")
+        pytest.skip(f"{target} unavailable here: {exc}")
 
 
 @pytest.fixture

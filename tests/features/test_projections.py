@@ -346,3 +346,29 @@ async def test_bad_use_is_refused(store):
         await s.configure(on_error="ignore")
     with pytest.raises(ConfigurationError, match="EventStore"):
         EventStreamer("sqlite://x.db")
+
+
+async def test_stop_mid_batch_keeps_a_stored_projection_exact(store):
+    acc = Account(id="a1")
+    for _ in range(40):
+        acc.apply(Deposited(amount=1))
+    await store.save(acc)
+
+    class SlowBalances(Balances):
+        name = "Balances"
+
+        async def handle_deposited(self, e):
+            await asyncio.sleep(0.005)
+            super().handle_deposited(e)
+
+    s = EventStreamer(store)
+    await s.configure(batch_size=10)
+    sub = await s.subscribe(SlowBalances())
+    await s.start()
+    await asyncio.sleep(0.03)  # inside the first batch
+    await s.stop()
+    assert sub.position % 10 == 0 and sub.position > 0  # stopped on a batch boundary
+    s2, p = EventStreamer(store), Balances()
+    await s2.subscribe(p)
+    await s2.catch_up()
+    assert p.state["a1"] == 40
