@@ -372,3 +372,31 @@ async def test_stop_mid_batch_keeps_a_stored_projection_exact(store):
     await s2.subscribe(p)
     await s2.catch_up()
     assert p.state["a1"] == 40
+
+
+async def test_subscribe_while_running_and_before_checkpoint_hook(store):
+    await _users(store, 3)
+    flushed = []
+
+    class External(Projection):
+        def __init__(self):
+            self.buffer = []
+
+        def handle_user_registered(self, e):
+            self.buffer.append(e.aggregate_id)
+
+        async def before_checkpoint(self, position):
+            flushed.append((position, list(self.buffer)))
+
+    s = EventStreamer(store)
+    await s.start()
+    p = External()
+    await s.subscribe(p)  # joins the running streamer at once
+    await s.wait_until(timeout=5)
+    await s.stop()
+    assert p.buffer == ["u0", "u1", "u2"]
+    # the sink was flushed with every handled event before the checkpoint that covers them
+    position, seen = flushed[-1]
+    assert position == await store.backend.get_checkpoint("External") and seen == p.buffer
+    await s.unsubscribe(p)
+    assert s.subscriptions == {}
