@@ -194,7 +194,7 @@ class SnapshotCodec:
             if flags & _FLAG_ZLIB:
                 body = zlib.decompress(body)
             agg = self._restore(cls, body)
-        except Exception as exc:  # any decoding failure means: do not use it
+        except Exception as exc:  # noqa: BLE001 - any decoding failure means: do not use it
             return _ignore(f"{where} cannot be read ({exc})")
         if agg.id != aggregate_id or agg.version != snap.version:
             return _ignore(f"{where} holds {agg.id!r} at version {agg.version}")

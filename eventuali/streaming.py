@@ -33,6 +33,7 @@ from .aggregate import Aggregate
 from .asyncio_adapter import ThreadedAsyncBackend
 from .errors import ConfigurationError, OptimisticConcurrencyError
 from .event import Event
+from .ids import uuid7
 from .projections import (
     ON_ERROR_POLICIES,
     RESERVED_STREAM_TYPE,
@@ -44,7 +45,6 @@ from .projections import (
     parked_stream,
 )
 from .records import ANY, NewRecord, ReadFilter, Record, StreamWrite
-from .ids import uuid7
 
 _WATCH_TIMEOUT = 0.5  # seconds a wait_for call may block; bounds how long stop() waits
 _MAX_BACKOFF = 5.0
@@ -397,7 +397,7 @@ class EventStreamer:
                 pos = upto + 1
             if len(records) < batch:
                 async with cond:
-                    await cond.wait_for(lambda: self._head > upto)
+                    await cond.wait_for(lambda upto=upto: self._head > upto)
 
     async def _consume(self, sub: Subscription, queue: asyncio.Queue) -> None:
         assert self._slots is not None

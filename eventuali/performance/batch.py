@@ -178,7 +178,7 @@ class BatchProcessor:
         chunk = [events[i] for i in idx]
         result.batches += 1
         try:
-            bad = [i for i, ev in zip(idx, chunk) if not isinstance(ev, Event)]
+            bad = [i for i, ev in zip(idx, chunk, strict=True) if not isinstance(ev, Event)]
             if bad:
                 raise InvalidInputError(
                     f"BatchProcessor.save_events() takes eventuali.Event objects; item #{bad[0]} is "
@@ -198,11 +198,11 @@ class BatchProcessor:
             return
         # save_events returns positions grouped by aggregate (first appearance order).
         groups: dict[Any, list[int]] = {}
-        for i, ev in zip(idx, chunk):
+        for i, ev in zip(idx, chunk, strict=True):
             key = ev.aggregate_id or object()  # as save_events groups them
             groups.setdefault(key, []).append(i)
         order = [i for g in groups.values() for i in g]
-        for i, pos in zip(order, positions):
+        for i, pos in zip(order, positions, strict=True):
             result.positions[i] = pos
         result.saved += len(idx)
 

@@ -39,7 +39,7 @@ async def test_guide_snippet_saves_everything(store):
     stored = await store.read_all(limit=5000)
     assert len(stored) == 2500
     by_pos = {se.position: se.event for se in stored}
-    for ev, pos in zip(events, result.positions):
+    for ev, pos in zip(events, result.positions, strict=True):
         assert by_pos[pos].description == ev.description
 
 

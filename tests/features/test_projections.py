@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from domain import Account, Deposited, User, UserRegistered, UserRenamed, Withdrawn
 
 from eventuali import (
     ConfigurationError,
@@ -12,10 +13,7 @@ from eventuali import (
     EventStreamer,
     Projection,
     StoredProjection,
-    SyncEventStore,
 )
-
-from domain import Account, Deposited, User, UserRegistered, UserRenamed, Withdrawn
 
 
 class HighPerformanceUserProjection(Projection):
@@ -169,7 +167,7 @@ async def test_stored_projection_is_exactly_once_across_restarts(store_url):
 
 async def test_stored_projection_crash_between_batches_never_double_counts(store):
     acc = Account(id="a1")
-    for i in range(30):
+    for _ in range(30):
         acc.apply(Deposited(amount=1))
     await store.save(acc)
 

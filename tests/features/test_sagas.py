@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
-
-from eventuali import ConfigurationError, EventStore, EventStreamer
-from eventuali.sagas import Command, CommandBus, Saga
-
 from domain import User, UserRegistered
+
+from eventuali import ConfigurationError, EventStreamer
+from eventuali.sagas import Command, CommandBus, Saga
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "saga_order_processing.py"
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
+from domain import Account, Deposited, Withdrawn
 
 from eventuali import (
     Aggregate,
@@ -17,8 +16,6 @@ from eventuali import (
     SyncSnapshotService,
 )
 from eventuali.snapshots import SnapshotCodec
-
-from domain import Account, Deposited, Withdrawn
 
 
 async def _account(store, n: int, save_every: int = 10) -> Account:
