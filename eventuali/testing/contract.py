@@ -32,7 +32,6 @@ from typing import Any
 
 import pytest
 
-from eventuali import registry
 from eventuali.errors import (
     DuplicateEventError,
     InvalidInputError,
@@ -53,6 +52,10 @@ from eventuali.records import (
     Snapshot,
     StreamWrite,
 )
+
+# Not "from eventuali import registry": the package exports the event-class registry
+# under that name; the module is only reliably reached by its full name.
+from eventuali.registry import load as load_backend
 from eventuali.url import parse_url
 
 from .marks import missing_capabilities, requires
@@ -115,7 +118,7 @@ def _append_with_retries(backend_name: str, url: str, stream_ids: list[str], app
     """Child process / thread body: append ``appends`` events, one at a time, to the given
     streams in turn, re-reading the version after each conflict.  Returns (ids written,
     conflicts seen)."""
-    backend = registry.load(backend_name).open(parse_url(url))
+    backend = load_backend(backend_name).open(parse_url(url))
     written: list[bytes] = []
     conflicts = 0
     try:
@@ -146,7 +149,7 @@ class BackendFixtures:
 
     def make_backend(self, target: Target, url: str) -> Backend:
         """Open the store at ``url``; override to open an engine without the registry."""
-        return registry.load(target.backend).open(parse_url(url))
+        return load_backend(target.backend).open(parse_url(url))
 
     @pytest.fixture
     def store_url(self, eventuali_target: Target, tmp_path: Path) -> Iterator[str]:
@@ -218,7 +221,7 @@ class AppendReadContract(BackendFixtures):
         expected = [
             Record(pos, r.event_id, "order-1", "Order", v, r.event_type, r.schema_version,
                    r.timestamp, "tenant-a", r.metadata, r.payload)
-            for v, (pos, r) in enumerate(zip(positions, recs), 1)
+            for v, (pos, r) in enumerate(zip(positions, recs, strict=False), 1)
         ]
         stream = backend.read_stream("order-1")
         assert stream == expected
@@ -894,7 +897,7 @@ BAD_CALLS: list[Any] = [
     pytest.param(lambda b: b.append([write("s", NO_STREAM, [_rec(timestamp=2**63)])]), id="huge-timestamp"),
     pytest.param(lambda b: b.append([write("s", NO_STREAM, [_rec(metadata="{}")])]), id="str-metadata"),
     pytest.param(lambda b: b.append([write("s", NO_STREAM, [_rec(payload=None)])]), id="none-payload"),
-    pytest.param(lambda b: b.append([write("s", NO_STREAM, [_rec(), ("too", "short")])]), id="short-record"),
+    pytest.param(lambda b: b.append([write("s", NO_STREAM, [_rec(), ("too", "short")])]), id="short-record"),  # type: ignore[list-item]
     pytest.param(lambda b: b.append([write("s", -4, 1)]), id="unknown-negative-expected"),
     pytest.param(lambda b: b.append([write("s", "0", 1)]), id="str-expected"),  # type: ignore[arg-type]
     pytest.param(lambda b: b.append([write("s", None, 1)]), id="none-expected"),  # type: ignore[arg-type]
@@ -921,7 +924,7 @@ BAD_CALLS: list[Any] = [
     pytest.param(lambda b: b.wait_for(0, -1), id="wait-negative-timeout"),
     pytest.param(lambda b: b.save_snapshot(Snapshot("s", 0, 1, 0, b"")), id="snapshot-version-0", marks=requires("snapshots")),
     pytest.param(lambda b: b.save_snapshot(Snapshot("", 1, 1, 0, b"")), id="snapshot-empty-id", marks=requires("snapshots")),
-    pytest.param(lambda b: b.save_snapshot(Snapshot("s", 1, 1, 0, "x")), id="snapshot-str-payload", marks=requires("snapshots")),
+    pytest.param(lambda b: b.save_snapshot(Snapshot("s", 1, 1, 0, "x")), id="snapshot-str-payload", marks=requires("snapshots")),  # type: ignore[arg-type]
     pytest.param(lambda b: b.load_snapshot("s", -1), id="snapshot-negative-max", marks=requires("snapshots")),
     pytest.param(lambda b: b.prune_snapshots("s", -1), id="prune-negative-keep", marks=requires("snapshots")),
     pytest.param(lambda b: b.get_checkpoint(""), id="get-checkpoint-empty", marks=requires("checkpoints")),
