@@ -6,6 +6,11 @@ from eventuali import Aggregate, Event
 
 
 class UserRegistered(Event):
+    # The event registry is process-wide and other test modules define their own
+    # UserRegistered; a distinct stored name keeps both, and snake_case maps it to
+    # the same handle_user_registered / apply_user_registered methods.
+    __event_type__ = "user_registered"
+
     name: str
     email: str
 
