@@ -75,7 +75,7 @@ class Projection:
     async def reset(self) -> None:
         """Clear the read model (called by ``EventStreamer.rebuild``)."""
         try:
-            type(self).__init__(self)  # type: ignore[misc]
+            type(self).__init__(self)
         except TypeError as exc:
             raise ConfigurationError(
                 f"{type(self).__name__}.__init__ needs arguments, so the default reset() cannot "
@@ -89,7 +89,7 @@ def handler_for(projection: Projection, event_type: str) -> tuple[Any, bool] | N
     cache = cls.__dict__.get("__handler_names__")
     if cache is None:
         cache = {}
-        cls.__handler_names__ = cache  # per class; a subclass gets its own
+        cls.__handler_names__ = cache  # type: ignore[attr-defined]  # per class
     try:
         name = cache[event_type]
     except KeyError:

@@ -167,7 +167,7 @@ class SagaState(Aggregate):
         self.status, self.reason = "failed", e.reason
 
 
-_SAGA_APPLY = {
+_SAGA_APPLY: dict[type[Event], Callable[[SagaState, Any], None]] = {
     SagaStepCompleted: SagaState.apply_saga_step_completed,
     SagaCompensating: SagaState.apply_saga_compensating,
     SagaStepCompensated: SagaState.apply_saga_step_compensated,

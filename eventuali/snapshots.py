@@ -100,7 +100,7 @@ def layout_fingerprint(cls: type[Aggregate]) -> bytes:
     for name, info in cls.model_fields.items():
         parts.append(f"{name}:{info.annotation!r}")
     digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=8).digest()
-    cls.__snapshot_fingerprint__ = digest  # per class: __dict__ lookup above ignores parents
+    cls.__snapshot_fingerprint__ = digest  # type: ignore[attr-defined]  # per class
     return digest
 
 
@@ -179,25 +179,30 @@ class SnapshotCodec:
         where = f"snapshot of {cls.__name__} {aggregate_id!r} at version {snap.version}"
         payload = snap.payload
         if len(payload) < _HEADER or payload[:2] != _MAGIC or payload[2] != _FORMAT:
-            return _ignore(f"{where} is not in a format this version reads")
+            _ignore(f"{where} is not in a format this version reads")
+            return None
         flags, fp, digest, body = payload[3], payload[4:12], payload[12:28], payload[28:]
         if fp != layout_fingerprint(cls) or snap.schema_version != int(
             getattr(cls, "__snapshot_version__", 1)
         ):
-            return _ignore(
+            _ignore(
                 f"{where} was taken under another layout of the class (fields or "
                 "__snapshot_version__ changed)"
             )
+            return None
         if _checksum(flags, fp, body) != digest:
-            return _ignore(f"{where} fails its checksum (corrupt)")
+            _ignore(f"{where} fails its checksum (corrupt)")
+            return None
         try:
             if flags & _FLAG_ZLIB:
                 body = zlib.decompress(body)
             agg = self._restore(cls, body)
         except Exception as exc:  # noqa: BLE001 - any decoding failure means: do not use it
-            return _ignore(f"{where} cannot be read ({exc})")
+            _ignore(f"{where} cannot be read ({exc})")
+            return None
         if agg.id != aggregate_id or agg.version != snap.version:
-            return _ignore(f"{where} holds {agg.id!r} at version {agg.version}")
+            _ignore(f"{where} holds {agg.id!r} at version {agg.version}")
+            return None
         return agg
 
     @property
@@ -269,7 +274,7 @@ class SnapshotService:
         backend = self.store.backend
         snap = await backend.load_snapshot(aggregate_id)
         agg = self.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
-        if agg is None:
+        if agg is None or snap is None:
             return await self.store.load(aggregate_class, aggregate_id)
         records = await backend.read_stream(aggregate_id, snap.version + 1)
         done = _continue(self.store, agg, records)
@@ -320,7 +325,7 @@ class SyncSnapshotService:
         backend = self.store.backend
         snap = backend.load_snapshot(aggregate_id)
         agg = self.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
-        if agg is None:
+        if agg is None or snap is None:
             return self.store.load(aggregate_class, aggregate_id)
         done = _continue(self.store, agg, backend.read_stream(aggregate_id, snap.version + 1))
         return done if done is not None else self.store.load(aggregate_class, aggregate_id)
@@ -351,7 +356,8 @@ def _continue(store: Any, agg: A, records: list) -> A | None:
     if records:
         if records[0].version != agg.version + 1:
             # The stream does not continue where the snapshot ends: do not guess.
-            return _ignore(f"snapshot of {agg.id!r} at version {agg.version} does not join the stream")
+            _ignore(f"snapshot of {agg.id!r} at version {agg.version} does not join the stream")
+            return None
         agg._replay_many(map(store.codec.decode, records))
         agg.__dict__["version"] = records[-1].version
     return agg

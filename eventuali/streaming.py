@@ -27,7 +27,7 @@ import asyncio
 import time
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from .aggregate import Aggregate
 from .asyncio_adapter import ThreadedAsyncBackend
@@ -39,6 +39,7 @@ from .projections import (
     RESERVED_STREAM_TYPE,
     ParkedEvent,
     Projection,
+    ReadModel,
     StoredProjection,
     changelog_stream,
     handler_for,
@@ -92,6 +93,11 @@ class Subscription:
         return q.qsize() if q is not None else 0
 
     @property
+    def read_model(self) -> ReadModel:
+        """The read model of a StoredProjection subscription."""
+        return cast(StoredProjection, self.projection).state
+
+    @property
     def stored(self) -> bool:
         return isinstance(self.projection, StoredProjection)
 
@@ -106,6 +112,7 @@ class EventStreamer:
     def __init__(self, store: Any) -> None:
         from .store import EventStore, SyncEventStore
 
+        self.backend: Any
         if isinstance(store, EventStore):
             self.backend = store.backend
         elif isinstance(store, SyncEventStore):
@@ -283,7 +290,7 @@ class EventStreamer:
         await sub.projection.reset()
         if sub.stored:
             await self._load_stored(sub)  # the log's current version
-            sub.projection.state._clear_for_rebuild()
+            sub.read_model._clear_for_rebuild()
             sub.position = 0
             await self._commit(sub, force=True)
         else:
@@ -343,7 +350,7 @@ class EventStreamer:
         if sub.stored and not await self._load_stored(sub):
             warnings.warn(f"the stored read model of projection {sub.name!r} cannot be restored; "
                           "rebuilding it from the first event", RuntimeWarning, stacklevel=2)
-            sub.projection.state._clear_for_rebuild()
+            sub.read_model._clear_for_rebuild()
             sub.position = 0
             await self._commit(sub, force=True)
 
@@ -396,8 +403,11 @@ class EventStreamer:
                 await queue.put((records, upto))  # blocks when the consumer is behind
                 pos = upto + 1
             if len(records) < batch:
+                def moved(after: int = upto) -> bool:
+                    return self._head > after
+
                 async with cond:
-                    await cond.wait_for(lambda upto=upto: self._head > upto)
+                    await cond.wait_for(moved)
 
     async def _consume(self, sub: Subscription, queue: asyncio.Queue) -> None:
         assert self._slots is not None
@@ -443,7 +453,7 @@ class EventStreamer:
         raw = projection.raw
         decode = self.codec.decode
         handlers = sub._handlers
-        state = projection.state if sub.stored else None
+        state = sub.read_model if sub.stored else None
         n = 0
         for rec in records:
             if rec.stream_type == RESERVED_STREAM_TYPE:
@@ -493,7 +503,7 @@ class EventStreamer:
         projection = sub.projection
         retries = projection.max_retries if projection.max_retries is not None else self.max_retries
         policy = projection.on_error or self.on_error
-        state = projection.state if sub.stored else None
+        state = sub.read_model if sub.stored else None
         delay = self.retry_backoff
         attempts = 1
         for _ in range(retries):
@@ -556,7 +566,7 @@ class EventStreamer:
 
     async def _load_stored(self, sub: Subscription) -> bool:
         """Load the read model from its snapshot and change log; False if it cannot be trusted."""
-        state = sub.projection.state
+        state = sub.read_model
         state._data.clear()
         state._changes.clear()
         state._reset = False
@@ -587,7 +597,7 @@ class EventStreamer:
 
     async def _commit(self, sub: Subscription, force: bool = False) -> None:
         """One append: the read-model changes, parked events and the checkpoint, together."""
-        payload = sub.projection.state._take_changes()
+        payload = sub.read_model._take_changes()
         writes = []
         if payload is not None:
             ts = time.time_ns() // 1000
@@ -615,7 +625,7 @@ class EventStreamer:
         sub._pending_parked.clear()
         sub.checkpointed = sub.position
         sub._since_checkpoint = 0
-        if sub._log_since_compact >= sub.projection.compact_every:
+        if sub._log_since_compact >= cast(StoredProjection, sub.projection).compact_every:
             await self._compact(sub)
 
     async def _compact(self, sub: Subscription) -> None:
@@ -624,7 +634,7 @@ class EventStreamer:
 
         stream = changelog_stream(sub.name)
         snap = Snapshot(stream, sub._log_version, 1, time.time_ns() // 1000,
-                        sub.projection.state._snapshot_payload())
+                        sub.read_model._snapshot_payload())
         await self.backend.save_snapshot(snap)
         await self.backend.prune_snapshots(stream, 2)
         if "truncate" in self.backend.capabilities:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,7 @@ class BatchProcessor:
     ) -> None:
         from ..store import EventStore, SyncEventStore
 
+        self._save: Callable[[Sequence[Event]], Awaitable[list[int]]]
         if isinstance(store, EventStore):
             self._save = store.save_events
         elif isinstance(store, SyncEventStore):
