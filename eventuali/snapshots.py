@@ -241,6 +241,11 @@ def _check_store(store: Any, want_async: bool) -> None:
         )
     if not isinstance(store, (EventStore, SyncEventStore)):
         raise ConfigurationError(f"expected an EventStore, got {type(store).__name__} {store!r}")
+    if "snapshots" not in store.backend.capabilities:
+        raise ConfigurationError(
+            f"the engine of {store!r} does not declare the 'snapshots' capability; snapshots "
+            "need a backend that stores them"
+        )
 
 
 class SnapshotService:

@@ -122,6 +122,11 @@ class EventStreamer:
             raise ConfigurationError(
                 f"EventStreamer(store) needs an EventStore or SyncEventStore, got {type(store).__name__}"
             )
+        if "checkpoints" not in self.backend.capabilities:
+            raise ConfigurationError(
+                f"the store's engine ({store!r}) does not declare the 'checkpoints' capability, "
+                "which projections need to remember their position; use a backend that has it"
+            )
         self.store = store
         self.codec = store.codec
         self.buffer_size = 10_000
