@@ -25,6 +25,7 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from .errors import ConfigurationError, InvalidInputError
@@ -247,12 +248,11 @@ class StoredProjection(Projection):
     compact_every: ClassVar[int] = 500
     """Store a compacted copy of the read model every this many change-log records."""
 
-    @property
+    # cached_property, not property: after the first access ``self.state`` is a
+    # plain instance attribute, which handlers touch on every event.
+    @cached_property
     def state(self) -> ReadModel:
-        rm = self.__dict__.get("_read_model")
-        if rm is None:
-            rm = self.__dict__["_read_model"] = ReadModel()
-        return rm
+        return ReadModel()
 
     async def reset(self) -> None:
         self.state._clear_for_rebuild()
