@@ -213,8 +213,10 @@ class EventStreamer:
             _check_policy(policy, f"{type(projection).__name__}.on_error")
         et = event_types if event_types is not None else projection.event_types
         at = aggregate_types if aggregate_types is not None else projection.aggregate_types
+        # A tenant-scoped store shows its projections that tenant's events only.
+        tenant = getattr(self.store, "tenant", "") or None
         f = ReadFilter(event_types=_names(et, "__event_type__"),
-                       stream_types=_names(at, "__aggregate_type__"))
+                       stream_types=_names(at, "__aggregate_type__"), tenant=tenant)
         sub = Subscription(self, projection, name, None if f.is_empty else f)
         self.subscriptions[name] = sub
         if self._running:

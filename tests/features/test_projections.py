@@ -447,3 +447,15 @@ async def test_unreadable_read_model_snapshot_triggers_a_rebuild(store):
     with pytest.warns(RuntimeWarning):
         await s2.catch_up()
     assert p2.state.to_dict() == {"a1": 210}
+
+
+async def test_a_tenant_scoped_store_streams_its_tenant_only(store):
+    store.tenant = "t1"
+    await _users(store, 2)
+    store.tenant = "t2"
+    await _users(store, 3, start=2)
+    store.tenant = "t1"
+    s, p = EventStreamer(store), Counter()
+    await s.subscribe(p)
+    await s.catch_up()
+    assert [a for a, _ in p.seen] == ["u0", "u1"]
