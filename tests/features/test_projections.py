@@ -459,3 +459,31 @@ async def test_a_tenant_scoped_store_streams_its_tenant_only(store):
     await s.subscribe(p)
     await s.catch_up()
     assert [a for a, _ in p.seen] == ["u0", "u1"]
+
+
+async def test_live_follow_under_concurrent_writers_sees_every_event_once_in_order(store):
+    class Positions(Projection):
+        raw = True
+
+        def __init__(self):
+            self.positions = []
+
+        def handle_deposited(self, rec):
+            self.positions.append(rec.position)
+
+    s, p = EventStreamer(store), Positions()
+    await s.configure(batch_size=16)
+    await s.subscribe(p)
+    await s.start()
+
+    async def writer(k):
+        acc = Account(id=f"w{k}")
+        for _ in range(25):
+            acc.apply(Deposited(amount=1))
+            await store.save(acc)
+
+    await asyncio.gather(*(writer(k) for k in range(4)))
+    await s.wait_until(timeout=10)
+    await s.stop()
+    assert len(p.positions) == 100
+    assert p.positions == sorted(set(p.positions))
