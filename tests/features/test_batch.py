@@ -87,7 +87,10 @@ async def test_add_flushes_by_size_and_by_time(store):
         await bp.add(e)
     assert bp.pending == 5  # two full batches went at once
     assert len(await store.read_all()) == 20
-    await asyncio.sleep(0.2)  # the timer flushes the rest
+    for _ in range(200):  # the timer (30 ms) flushes the rest
+        if bp.pending == 0 and len(await store.read_all()) == 25:
+            break
+        await asyncio.sleep(0.025)
     assert bp.pending == 0 and len(await store.read_all()) == 25
     result = await bp.flush()
     assert result.saved == 25 and result.ok

@@ -312,7 +312,11 @@ async def test_backpressure_bounds_the_buffer(store):
     await s.configure(buffer_size=20, batch_size=10)
     sub = await s.subscribe(Slow())
     await s.start()
-    await asyncio.sleep(0.3)
+    for _ in range(500):  # until the reader has filled the buffer (it then has to wait)
+        if sub.queued_batches >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # a reader that ignored the bound would now be further ahead
     in_flight.append(sub.queued_batches)
     gate.set()
     await s.wait_until(timeout=5)
@@ -352,10 +356,13 @@ async def test_stop_mid_batch_keeps_a_stored_projection_exact(store):
         acc.apply(Deposited(amount=1))
     await store.save(acc)
 
+    entered = asyncio.Event()
+
     class SlowBalances(Balances):
         name = "Balances"
 
         async def handle_deposited(self, e):
+            entered.set()
             await asyncio.sleep(0.005)
             super().handle_deposited(e)
 
@@ -363,7 +370,8 @@ async def test_stop_mid_batch_keeps_a_stored_projection_exact(store):
     await s.configure(batch_size=10)
     sub = await s.subscribe(SlowBalances())
     await s.start()
-    await asyncio.sleep(0.03)  # inside the first batch
+    await asyncio.wait_for(entered.wait(), 10)
+    await asyncio.sleep(0.012)  # inside the first batch
     await s.stop()
     assert sub.position % 10 == 0 and sub.position > 0  # stopped on a batch boundary
     s2, p = EventStreamer(store), Balances()
