@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from domain import Account, Deposited, User, UserRegistered, UserRenamed, Withdrawn
 
 from eventuali import (
     ConfigurationError,
@@ -14,6 +13,8 @@ from eventuali import (
     Projection,
     StoredProjection,
 )
+
+from .domain import Account, Deposited, User, UserRegistered, UserRenamed, Withdrawn
 
 
 class HighPerformanceUserProjection(Projection):

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from domain import User, UserRegistered
 
 from eventuali import ConfigurationError, EventStreamer
 from eventuali.sagas import Command, CommandBus, Saga
+
+from .domain import User, UserRegistered
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "saga_order_processing.py"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from domain import Account, Deposited, Withdrawn
 
 from eventuali import (
     Aggregate,
@@ -16,6 +15,8 @@ from eventuali import (
     SyncSnapshotService,
 )
 from eventuali.snapshots import SnapshotCodec
+
+from .domain import Account, Deposited, Withdrawn
 
 
 async def _account(store, n: int, save_every: int = 10) -> Account:
