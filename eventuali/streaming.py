@@ -394,6 +394,21 @@ class EventStreamer:
             sub._progress.notify_all()
 
     async def _read(self, sub: Subscription, queue: asyncio.Queue) -> None:
+        try:
+            await self._read_loop(sub, queue)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the store failed under the reader
+            sub.state = "failed"
+            sub.error = exc
+            warnings.warn(f"projection {sub.name!r} stopped reading: {exc!r}", RuntimeWarning,
+                          stacklevel=1)
+            for t in sub._tasks[1:]:
+                t.cancel()  # the consumer waits for batches that will not come
+            async with sub._progress:
+                sub._progress.notify_all()
+
+    async def _read_loop(self, sub: Subscription, queue: asyncio.Queue) -> None:
         pos = sub.position + 1
         cond = self._head_changed
         assert cond is not None

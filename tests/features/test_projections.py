@@ -505,3 +505,22 @@ async def test_live_follow_under_concurrent_writers_sees_every_event_once_in_ord
     await s.stop()
     assert len(p.positions) == 100
     assert p.positions == sorted(set(p.positions))
+
+
+async def test_a_failing_store_fails_the_subscription_visibly(store):
+    await _users(store, 2)
+    s, p = EventStreamer(store), Counter()
+    sub = await s.subscribe(p)
+
+    async def broken(*args, **kwargs):
+        raise ConnectionError("database went away")
+
+    s.backend = type("Broken", (), {"read_all": broken, "head": store.backend.head,
+                                    "wait_for": store.backend.wait_for,
+                                    "get_checkpoint": store.backend.get_checkpoint,
+                                    "capabilities": store.backend.capabilities})()
+    with pytest.warns(RuntimeWarning, match="database went away"):
+        await s.start()
+        await s.wait_until(timeout=5)
+    assert sub.state == "failed" and isinstance(sub.error, ConnectionError)
+    await s.stop()
