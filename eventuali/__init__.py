@@ -26,12 +26,12 @@ from .errors import (
     UnknownSchemeError,
 )
 from .event import Event, UnknownEvent, register_event, registry, upcaster
+from .projections import ParkedEvent, Projection, ReadModel, StoredProjection
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
-from .store import EventStore, StoredEvent, SyncEventStore
-from .projections import ParkedEvent, Projection, ReadModel, StoredProjection
-from .streaming import EventStreamer, Subscription
 from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
+from .store import EventStore, StoredEvent, SyncEventStore
+from .streaming import EventStreamer, Subscription
 
 __version__ = "0.1.0"
 
@@ -65,8 +65,8 @@ __all__ = [
     "StoreClosedError",
     "StoredEvent",
     "StoredProjection",
-    "Subscription",
     "StreamDeletedError",
+    "Subscription",
     "SyncEventStore",
     "SyncSnapshotService",
     "TransientStorageError",
