@@ -49,6 +49,8 @@ from .records import ANY, NewRecord, ReadFilter, Record, StreamWrite
 
 _WATCH_TIMEOUT = 0.5  # seconds a wait_for call may block; bounds how long stop() waits
 _MAX_BACKOFF = 5.0
+IDLE_CHECKPOINT_SECONDS = 1.0
+"""A caught-up plain projection stores its checkpoint at most this often (and on stop)."""
 
 
 def _names(items: Any, attr: str) -> frozenset[str] | None:
@@ -77,6 +79,7 @@ class Subscription:
         self.error: BaseException | None = None
         self._tasks: list[asyncio.Task] = []
         self._since_checkpoint = 0
+        self._checkpoint_time = 0.0
         self._handlers: dict[str, Any] = {}
         self._pending_parked: list[ParkedEvent] = []
         self._log_version = 0  # change-log stream version (StoredProjection)
@@ -444,8 +447,11 @@ class EventStreamer:
                     sub._busy = False
                 if not ok:
                     break
-                if queue.empty() and not sub._stopping:
-                    await self._checkpoint(sub)  # idle: store progress now
+                if (queue.empty() and not sub._stopping
+                        and time.monotonic() - sub._checkpoint_time >= IDLE_CHECKPOINT_SECONDS):
+                    # Caught up: store progress, at most once a second so that a live
+                    # projection does not add a write to every commit it follows.
+                    await self._checkpoint(sub)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - surface infrastructure failures
@@ -577,6 +583,7 @@ class EventStreamer:
             await self.backend.set_checkpoint(sub.name, sub.position)
         sub.checkpointed = sub.position
         sub._since_checkpoint = 0
+        sub._checkpoint_time = time.monotonic()
 
     def _parked_write(self, sub: Subscription) -> StreamWrite:
         ts = time.time_ns() // 1000
@@ -647,6 +654,7 @@ class EventStreamer:
         sub._pending_parked.clear()
         sub.checkpointed = sub.position
         sub._since_checkpoint = 0
+        sub._checkpoint_time = time.monotonic()
         if sub._log_since_compact >= cast(StoredProjection, sub.projection).compact_every:
             await self._compact(sub)
 
