@@ -24,6 +24,7 @@ silently: it is handled, parked, or the subscription stops before it.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import warnings
 from collections.abc import Iterable
@@ -82,6 +83,7 @@ class Subscription:
         self._checkpoint_time = 0.0
         self._handlers: dict[str, Any] = {}
         self._pending_parked: list[ParkedEvent] = []
+        self._pending_resolved: list[int] = []  # positions of parked events handled since
         self._log_version = 0  # change-log stream version (StoredProjection)
         self._log_since_compact = 0
         self._progress = asyncio.Condition()
@@ -318,7 +320,51 @@ class EventStreamer:
         """Every event parked for ``projection`` (stored in the event store, oldest first)."""
         name = projection if isinstance(projection, str) else self._sub(projection).name
         records = await self.backend.read_stream(parked_stream(name))
-        return [ParkedEvent.from_payload(r.payload) for r in records]
+        resolved = {json.loads(r.payload)["position"] for r in records if r.event_type == _RESOLVED}
+        parked = [ParkedEvent.from_payload(r.payload) for r in records if r.event_type == _PARKED]
+        return [p for p in parked if p.position not in resolved]
+
+    async def retry_parked(self, projection: Projection | str) -> list[ParkedEvent]:
+        """Deliver the projection's parked events again, oldest first, once each.
+
+        Those handled now are marked resolved in the store (for a StoredProjection,
+        in the same append as their read-model changes); returns those still failing,
+        which stay parked.  The subscription must not be running: stop the streamer
+        first, so the replayed events do not interleave with live ones.
+        """
+        sub = self._sub(projection)
+        if sub.state == "running":
+            raise ConfigurationError(
+                f"projection {sub.name!r} is running; stop the streamer before retry_parked()"
+            )
+        await self._prepare(sub)
+        still: list[ParkedEvent] = []
+        state = sub.read_model if sub.stored else None
+        for p in await self.parked_events(sub.name):
+            found = await self.backend.read_stream(p.stream_id, p.version, p.version)
+            h = handler_for(sub.projection, p.event_type)
+            if not found or h is None:
+                still.append(p)
+                continue
+            fn, is_async = h
+            try:
+                if state is not None:
+                    state._begin()
+                arg = found[0] if sub.projection.raw else self.codec.decode(found[0])
+                result = fn(arg)
+                if is_async:
+                    await result
+                if state is not None:
+                    state._end()
+            except Exception:  # noqa: BLE001 - it stays parked
+                if state is not None:
+                    state._rollback()
+                still.append(p)
+                continue
+            sub._pending_resolved.append(p.position)
+        if sub._pending_resolved:
+            await self._checkpoint(sub, force=True)
+        return still
 
     def _sub(self, projection: Projection | str) -> Subscription:
         if isinstance(projection, str):
@@ -566,7 +612,8 @@ class EventStreamer:
         return True
 
     async def _checkpoint(self, sub: Subscription, force: bool = False) -> None:
-        if sub.position == sub.checkpointed and not sub._pending_parked and not force:
+        if (sub.position == sub.checkpointed and not sub._pending_parked
+                and not sub._pending_resolved and not force):
             return
         if sub.stored:
             await self._commit(sub, force)
@@ -576,9 +623,10 @@ class EventStreamer:
             r = hook(sub.position)
             if asyncio.iscoroutine(r):
                 await r
-        if sub._pending_parked:
+        if sub._pending_parked or sub._pending_resolved:
             await self.backend.append([self._parked_write(sub)], (sub.name, sub.position))
             sub._pending_parked.clear()
+            sub._pending_resolved.clear()
         else:
             await self.backend.set_checkpoint(sub.name, sub.position)
         sub.checkpointed = sub.position
@@ -587,8 +635,10 @@ class EventStreamer:
 
     def _parked_write(self, sub: Subscription) -> StreamWrite:
         ts = time.time_ns() // 1000
-        recs = [NewRecord(uuid7().bytes, "$eventuali.ParkedEvent", 1, ts, b"", p.to_payload())
+        recs = [NewRecord(uuid7().bytes, _PARKED, 1, ts, b"", p.to_payload())
                 for p in sub._pending_parked]
+        recs += [NewRecord(uuid7().bytes, _RESOLVED, 1, ts, b"", json.dumps({"position": pos}).encode())
+                 for pos in sub._pending_resolved]
         return StreamWrite(parked_stream(sub.name), RESERVED_STREAM_TYPE, ANY, recs)
 
     # --- stored projections: read model, change log and checkpoint in one append ----------
@@ -634,7 +684,7 @@ class EventStreamer:
                 changelog_stream(sub.name), RESERVED_STREAM_TYPE, sub._log_version,
                 [NewRecord(uuid7().bytes, "$eventuali.ReadModelChanged", 1, ts, b"", payload)],
             ))
-        if sub._pending_parked:
+        if sub._pending_parked or sub._pending_resolved:
             writes.append(self._parked_write(sub))
         if not writes and sub.position == sub.checkpointed and not force:
             return
@@ -652,6 +702,7 @@ class EventStreamer:
             sub._log_version += 1
             sub._log_since_compact += 1
         sub._pending_parked.clear()
+        sub._pending_resolved.clear()
         sub.checkpointed = sub.position
         sub._since_checkpoint = 0
         sub._checkpoint_time = time.monotonic()
@@ -673,6 +724,8 @@ class EventStreamer:
 
 
 _UNSET = object()
+_PARKED = "$eventuali.ParkedEvent"
+_RESOLVED = "$eventuali.ParkedEventResolved"
 
 
 def _check_policy(policy: str, where: str) -> str:

@@ -524,3 +524,37 @@ async def test_a_failing_store_fails_the_subscription_visibly(store):
         await s.wait_until(timeout=5)
     assert sub.state == "failed" and isinstance(sub.error, ConnectionError)
     await s.stop()
+
+
+async def test_retry_parked_resolves_what_now_succeeds(store):
+    acc = Account(id="a1")
+    for amount in (1, 2, 3, 4):
+        acc.apply(Deposited(amount=amount))
+    await store.save(acc)
+    broken = {2, 3}
+
+    class Picky(StoredProjection):
+        max_retries = 0
+
+        def handle_deposited(self, e):
+            if e.amount in broken:
+                raise ValueError(f"cannot take {e.amount}")
+            self.state.put("sum", self.state.get("sum", 0) + e.amount)
+
+    s, p = EventStreamer(store), Picky()
+    await s.subscribe(p)
+    await s.catch_up()
+    assert p.state["sum"] == 5 and len(await s.parked_events(p)) == 2
+    broken.discard(2)  # the cause of one failure is fixed
+    still = await s.retry_parked(p)
+    assert [x.version for x in still] == [3]
+    assert p.state["sum"] == 7
+    assert [x.version for x in await s.parked_events(p)] == [3]
+    s2, p2 = EventStreamer(store), Picky()  # the resolution and its change are both stored
+    await s2.subscribe(p2)
+    await s2.catch_up()
+    assert p2.state["sum"] == 7 and [x.version for x in await s2.parked_events(p2)] == [3]
+    await s.start()
+    with pytest.raises(ConfigurationError, match="stop the streamer"):
+        await s.retry_parked(p)
+    await s.stop()
