@@ -51,6 +51,7 @@ class Command(BaseModel):
 
 
 Handler = Callable[..., Any]
+OnFailure = Any  # a Command, or Callable[[str], Command]
 
 
 class CommandBus:
@@ -188,7 +189,7 @@ class SagaStepFailed(EventualiError):
 class SagaTransaction:
     """The steps of one saga instance; use through ``async with saga.transaction(id)``."""
 
-    def __init__(self, saga: Saga, saga_id: str, on_failure: Command | None) -> None:
+    def __init__(self, saga: Saga, saga_id: str, on_failure: OnFailure | None) -> None:
         self.saga = saga
         self.saga_id = saga_id
         self.on_failure = on_failure
@@ -256,7 +257,10 @@ class SagaTransaction:
             state.apply(SagaStepCompensated(step=step["step"]))
             await self._save()
         if self.on_failure is not None:
-            await bus.send(self.on_failure)
+            cmd = self.on_failure
+            if not isinstance(cmd, Command):
+                cmd = cmd(state.reason or reason)  # a factory: build it from the reason
+            await bus.send(cmd)
         state.apply(SagaFailed(reason=state.reason or reason))
         await self._save()
         self.failed, self.error = True, exc
@@ -280,7 +284,9 @@ class Saga(Projection):
     def saga_name(self) -> str:
         return self.projection_name()
 
-    def transaction(self, saga_id: str, *, on_failure: Command | None = None) -> SagaTransaction:
+    def transaction(self, saga_id: str, *, on_failure: OnFailure | None = None) -> SagaTransaction:
+        """The saga instance ``saga_id``; ``on_failure`` is a command sent after the
+        compensations, or a function that builds it from the failure reason (a str)."""
         if getattr(self, "bus", None) is None:
             raise ConfigurationError(
                 f"{type(self).__name__} has no command bus; call super().__init__(bus) in its __init__"

@@ -232,7 +232,7 @@ class OrderSaga(Saga):
     async def handle_order_placed(self, event: OrderPlaced) -> None:
         order_id = event.aggregate_id
         async with self.transaction(
-            order_id, on_failure=RejectOrder(order_id=order_id)
+            order_id, on_failure=lambda reason: RejectOrder(order_id=order_id, reason=reason)
         ) as tx:
             await tx.run(
                 ReserveStock(sku=event.sku, order_id=order_id, quantity=event.quantity),
@@ -282,7 +282,7 @@ async def main(url: str = "memory://") -> dict[str, str]:
             statuses[oid] = order.status
             state = await saga.state_of(oid)
             print(f"  {oid}: order {order.status}, saga {state.status}"
-                  + (f" ({state.reason})" if state.reason else ""))
+                  + (f" ({order.reason})" if order.reason else ""))
         inv = await store.load(Inventory, "sku-widget")
         print(f"  stock left: {inv.available} (reserved: {inv.reservations})")
         payment = await store.load(Payment, "payment-order-1")
