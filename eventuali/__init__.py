@@ -27,9 +27,12 @@ from .errors import (
 )
 from .event import Event, UnknownEvent, register_event, upcaster
 from .event import registry as event_registry
+from .projections import ParkedEvent, Projection, ReadModel, StoredProjection
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
+from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
 from .store import EventStore, StoredEvent, SyncEventStore
+from .streaming import EventStreamer, Subscription
 
 __version__ = "0.1.0"
 
@@ -45,18 +48,28 @@ __all__ = [
     "Event",
     "EventCodec",
     "EventStore",
+    "EventStreamer",
     "EventualiError",
     "InvalidInputError",
     "MissingApplyMethodError",
     "NotAnEventualiStoreError",
     "OptimisticConcurrencyError",
+    "ParkedEvent",
+    "Projection",
+    "ReadModel",
     "SchemaVersionError",
     "SerializationError",
+    "SnapshotConfig",
+    "SnapshotService",
+    "SnapshotWarning",
     "StorageError",
     "StoreClosedError",
     "StoredEvent",
+    "StoredProjection",
     "StreamDeletedError",
+    "Subscription",
     "SyncEventStore",
+    "SyncSnapshotService",
     "TransientStorageError",
     "UnknownEvent",
     "UnknownSchemeError",
