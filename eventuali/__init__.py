@@ -29,6 +29,9 @@ from .event import Event, UnknownEvent, register_event, registry, upcaster
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
 from .store import EventStore, StoredEvent, SyncEventStore
+from .projections import ParkedEvent, Projection, ReadModel, StoredProjection
+from .streaming import EventStreamer, Subscription
+from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
 
 __version__ = "0.1.0"
 
@@ -44,18 +47,28 @@ __all__ = [
     "Event",
     "EventCodec",
     "EventStore",
+    "EventStreamer",
     "EventualiError",
     "InvalidInputError",
     "MissingApplyMethodError",
     "NotAnEventualiStoreError",
     "OptimisticConcurrencyError",
+    "ParkedEvent",
+    "Projection",
+    "ReadModel",
     "SchemaVersionError",
     "SerializationError",
+    "SnapshotConfig",
+    "SnapshotService",
+    "SnapshotWarning",
     "StorageError",
     "StoreClosedError",
     "StoredEvent",
+    "StoredProjection",
+    "Subscription",
     "StreamDeletedError",
     "SyncEventStore",
+    "SyncSnapshotService",
     "TransientStorageError",
     "UnknownEvent",
     "UnknownSchemeError",

@@ -75,6 +75,9 @@ class _StoreLogic:
     url: StoreURL
     codec: EventCodec
     tenant: str = ""
+    _snapshot_hook: Any = None
+    """Set by a SnapshotService: called after a successful save with (aggregates, writes).
+    None (the default) costs one attribute test per save."""
 
     def _writes_for(self, aggregates: Sequence[Aggregate]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
@@ -210,6 +213,8 @@ class EventStore(_StoreLogic):
         if writes:
             await self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                await self._snapshot_hook(aggregates, writes)
 
     async def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         await self.save(*aggregates)
@@ -345,6 +350,8 @@ class SyncEventStore(_StoreLogic):
         if writes:
             self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                self._snapshot_hook(aggregates, writes)
 
     def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         self.save(*aggregates)
