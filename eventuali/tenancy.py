@@ -27,7 +27,6 @@ import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .aggregate import Aggregate
@@ -36,11 +35,14 @@ from .errors import (
     EventualiError,
     InvalidInputError,
     OptimisticConcurrencyError,
+    SerializationError,
     StreamDeletedError,
 )
 from .protocol import AsyncBackend
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
-from .serialization import EventCodec, RecordIdentity, to_micros
+from .serialization import EventCodec, RecordIdentity
+from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning
+from .snapshots import _continue as _continue_from_snapshot
 from .store import EventStore, _resolve_url
 from .url import parse_url
 
@@ -55,6 +57,8 @@ PostgreSQL schema suffix (under the 63-byte identifier limit), and free of the
 """
 _TENANT_RE = re.compile(TENANT_ID_PATTERN)
 _SEP = "/"
+_WRAPPED = b"\xffEW"  # a transformed snapshot payload (never the start of a plain one)
+_SNAPSHOT_ID = b"eventuali-snap\x00\x00"  # the event id bound when a snapshot is encrypted
 
 ISOLATION_LEVELS = ("database", "row")
 
@@ -156,6 +160,7 @@ class TenantScopedBackend:
         self._ns = tenant + _SEP if namespaced else ""
         self._owns = owns_inner
         self._metrics = metrics
+        self.snapshot_codec: EventCodec | None = None
 
     # --- naming ------------------------------------------------------------------------
 
@@ -277,12 +282,53 @@ class TenantScopedBackend:
 
     # --- snapshots, checkpoints, retention -------------------------------------------------
 
+    # Snapshot payloads hold the aggregate's whole state: they go through the
+    # same payload transforms as events (encryption above all), marked so that
+    # snapshots written before encryption was turned on still load.
+
+    def _snapshot_identity(self, stream_id: str, version: int) -> RecordIdentity:
+        return RecordIdentity(_SNAPSHOT_ID, stream_id, version)
+
     async def save_snapshot(self, snapshot: Snapshot) -> None:
+        codec = self.snapshot_codec
+        if codec is not None and codec.transforms:
+            payload = snapshot.payload
+            ident = self._snapshot_identity(snapshot.stream_id, snapshot.version)
+            for t in codec.transforms:
+                if getattr(t, "binds_identity", False):
+                    payload = t.tag + t.encode(payload, ident)  # type: ignore[call-arg]
+                else:
+                    payload = t.tag + t.encode(payload)
+            snapshot = snapshot._replace(
+                payload=_WRAPPED + bytes((len(codec.transforms),)) + payload
+            )
         await self.inner.save_snapshot(snapshot._replace(stream_id=self._in(snapshot.stream_id)))
 
     async def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
         snap = await self.inner.load_snapshot(self._in(stream_id), max_version)
-        return None if snap is None else snap._replace(stream_id=stream_id)
+        if snap is None:
+            return None
+        snap = snap._replace(stream_id=stream_id)
+        payload = snap.payload
+        if payload[: len(_WRAPPED)] == _WRAPPED:
+            codec = self.snapshot_codec or EventCodec()
+            layers = payload[len(_WRAPPED)]
+            payload = payload[len(_WRAPPED) + 1 :]
+            ident = self._snapshot_identity(stream_id, snap.version)
+            for _ in range(layers):
+                t = codec._by_tag.get(payload[:1])
+                if t is None:
+                    raise SerializationError(
+                        f"snapshot of {stream_id!r} at version {snap.version} was written with "
+                        f"payload transform tag {payload[:1]!r}, which this store's codec lacks; "
+                        "configure the same encryption/compression that wrote it"
+                    )
+                if getattr(t, "binds_identity", False):
+                    payload = t.decode(payload[1:], ident)  # type: ignore[call-arg]
+                else:
+                    payload = t.decode(payload[1:])
+            snap = snap._replace(payload=payload)
+        return snap
 
     async def prune_snapshots(self, stream_id: str, keep: int) -> int:
         return await self.inner.prune_snapshots(self._in(stream_id), keep)
@@ -377,10 +423,6 @@ class _GroupCommit:
 # --- the tenant store ------------------------------------------------------------------
 
 
-_SNAPSHOT_EVENT_ID = b"eventuali-snap\x00\x00"  # identity bound when snapshots are encrypted
-_SNAPSHOT_FORMAT = 1
-
-
 class TenantEventStore(EventStore):
     """An :class:`~eventuali.EventStore` confined to one tenant, with per-tenant tuning."""
 
@@ -395,10 +437,11 @@ class TenantEventStore(EventStore):
         manager: TenantManager,
     ) -> None:
         super().__init__(backend, url, codec, provider)
+        backend.snapshot_codec = self.codec
         self.tenant = backend.tenant
         self._manager = manager
         self._group: _GroupCommit | None = None
-        self.snapshot_frequency: int | None = None
+        self._snapshots: SnapshotService | None = None
 
     @property
     def tenant_id(self) -> str:
@@ -434,19 +477,27 @@ class TenantEventStore(EventStore):
         return self._group is not None
 
     async def set_snapshot_frequency(self, n: int | None) -> None:
-        """Snapshot an aggregate every ``n`` events on save; load from the latest snapshot.
+        """Snapshot an aggregate every ``n`` events on save; ``load`` starts from the newest.
 
-        ``None`` turns snapshotting off (existing snapshots are still used by
-        ``load``).  Snapshot payloads go through the store's codec transforms,
-        so they are encrypted when events are.
+        Uses :class:`~eventuali.snapshots.SnapshotService`.  ``None`` stops
+        taking snapshots.  Snapshot payloads go through the store's codec
+        transforms, so they are encrypted when events are.
         """
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise InvalidInputError(
                 f"snapshot frequency {n!r} is invalid; give a positive number of events, or None"
             )
-        self.snapshot_frequency = n
+        if self._snapshots is not None:
+            self._snapshots.detach()
+            self._snapshots = None
+        if n is not None:
+            self._snapshots = SnapshotService(self, SnapshotConfig(snapshot_frequency=n))
 
-    # --- writing -------------------------------------------------------------------------
+    @property
+    def snapshot_frequency(self) -> int | None:
+        return None if self._snapshots is None else self._snapshots.config.snapshot_frequency
+
+    # --- writing and loading ---------------------------------------------------------------
 
     async def save(self, *aggregates: Aggregate) -> None:
         writes = self._writes_for(aggregates)
@@ -456,50 +507,31 @@ class TenantEventStore(EventStore):
             await self._group.append(writes)
         else:
             await self.backend.append(writes)
-        n = self.snapshot_frequency
-        if n is not None:
-            for agg in aggregates:
-                pending = len(agg.__pydantic_private__["_uncommitted"])
-                if pending and agg.version // n > (agg.version - pending) // n:
-                    await self._save_snapshot(agg)
         self._committed(aggregates)
-
-    # --- snapshots -----------------------------------------------------------------------
-
-    def _identity(self, stream_id: str, version: int) -> RecordIdentity:
-        return RecordIdentity(_SNAPSHOT_EVENT_ID, stream_id, version)
-
-    async def _save_snapshot(self, agg: Aggregate) -> None:
-        payload = agg.model_dump_json().encode()
-        ident = self._identity(agg.id, agg.version)
-        for t in self.codec.transforms:
-            if getattr(t, "binds_identity", False):
-                payload = t.tag + t.encode(payload, ident)  # type: ignore[call-arg]
-            else:
-                payload = t.tag + t.encode(payload)
-        await self.backend.save_snapshot(
-            Snapshot(agg.id, agg.version, _SNAPSHOT_FORMAT, to_micros(datetime.now(timezone.utc)), payload)
-        )
+        if self._snapshot_hook is not None:
+            await self._snapshot_hook(aggregates, writes)
 
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
-        snap = await self.backend.load_snapshot(aggregate_id)
-        if snap is None or snap.schema_version != _SNAPSHOT_FORMAT:
+        svc = self._snapshots
+        if svc is None:
             return await super().load(aggregate_class, aggregate_id)
+        # The service's own fallback calls store.load, i.e. this method: go
+        # through its parts instead so that a bad snapshot replays, not recurses.
         try:
-            data = self.codec.unwrap(snap.payload, self._identity(aggregate_id, snap.version))
-            agg = aggregate_class.model_validate_json(data)
-        except (EventualiError, ValueError) as exc:
+            snap = await self.backend.load_snapshot(aggregate_id)
+        except SerializationError as exc:  # e.g. a snapshot that does not decrypt
             warnings.warn(
-                f"snapshot of {aggregate_id!r} at version {snap.version} does not load as "
-                f"{aggregate_class.__name__} ({exc}); replaying all events instead",
-                stacklevel=2,
+                f"snapshot of {aggregate_id!r} is unreadable ({exc}); replaying its events",
+                SnapshotWarning, stacklevel=2,
             )
-            return await super().load(aggregate_class, aggregate_id)
-        records = await self.backend.read_stream(aggregate_id, snap.version + 1)
-        if records:
-            agg._replay_many(map(self.codec.decode, records))
-            agg.__dict__["version"] = records[-1].version
-        return agg
+            snap = None
+        agg = svc.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
+        if agg is not None:
+            records = await self.backend.read_stream(aggregate_id, snap.version + 1)
+            done = _continue_from_snapshot(self, agg, records)
+            if done is not None:
+                return done
+        return await super().load(aggregate_class, aggregate_id)
 
     async def close(self) -> None:
         await self._manager._forget(self)

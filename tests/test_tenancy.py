@@ -15,7 +15,8 @@ from eventuali import (
     InvalidInputError,
     OptimisticConcurrencyError,
 )
-from eventuali.security import EventEncryption, KeyManager
+from eventuali.security import DecryptionError, EventEncryption, KeyManager
+from eventuali.snapshots import SnapshotWarning
 from eventuali.serialization import EventCodec
 from eventuali.tenancy import TenantEventStore, TenantManager
 
@@ -234,8 +235,18 @@ async def test_snapshots_every_n_events(manager):
     assert snap is not None and snap.version == 4
     o.apply(OrderPlaced(amount=10))
     await store.save(o)
+    reads = []
+    inner_read = store.backend.inner.read_stream
+
+    async def spying(stream_id, from_version=1, *args):
+        reads.append(from_version)
+        return await inner_read(stream_id, from_version, *args)
+
+    store.backend.inner.read_stream = spying
     loaded = await store.load(Order, "s")
     assert (loaded.total, loaded.version) == (14, 5)
+    assert reads == [5]  # only the event after the snapshot was read
+    store.backend.inner.read_stream = inner_read
     with pytest.raises(InvalidInputError, match="snapshot frequency 0 is invalid"):
         await store.set_snapshot_frequency(0)
 
@@ -248,8 +259,16 @@ async def test_encrypted_tenants_with_their_own_keys(base_url):
     await acme.set_snapshot_frequency(1)
     await acme.save(_order("o", 42))
     assert (await acme.load(Order, "o")).total == 42
-    snap = await acme.backend.load_snapshot("o")
-    assert snap.payload[:1] == b"e" and b"42" not in snap.payload
+    stored = await acme.backend.inner.load_snapshot("acme/o")  # as it lies in the store
+    assert stored.payload[:3] == b"\xffEW" and b"42" not in stored.payload
+    assert b"42" in (await acme.backend.load_snapshot("o")).payload  # decrypted for the service
+    # A snapshot moved to another stream does not decrypt; load falls back to the events.
+    await acme.save(_order("p", 7))
+    await acme.backend.inner.save_snapshot(stored._replace(stream_id="acme/p"))
+    with pytest.raises(DecryptionError, match="another event"):
+        await acme.backend.load_snapshot("p")
+    with pytest.warns(SnapshotWarning, match="replaying"):
+        assert (await acme.load(Order, "p")).total == 7
     await m.close()
 
 
