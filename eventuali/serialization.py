@@ -135,16 +135,9 @@ class EventCodec:
                 "a JSON-serializable type (or give it a pydantic serializer)"
             ) from exc
         if self.transforms:
-            identity = None
-            for t in self.transforms:
-                if t.tag in self._binds_identity:
-                    if identity is None:
-                        identity = RecordIdentity(
-                            d["event_id"].bytes, d["aggregate_id"], d["aggregate_version"]
-                        )
-                    payload = t.tag + t.encode(payload, identity)  # type: ignore[call-arg]
-                else:
-                    payload = t.tag + t.encode(payload)
+            payload = self.wrap(
+                payload, RecordIdentity(d["event_id"].bytes, d["aggregate_id"], d["aggregate_version"])
+            )
         if d["causation_id"] is None and d["correlation_id"] is None and d["user_id"] is None:
             metadata = b""
         else:
@@ -164,6 +157,20 @@ class EventCodec:
             metadata,
             payload,
         )
+
+    def wrap(self, payload: bytes, identity: RecordIdentity) -> bytes:
+        """Apply the payload transforms to ``payload`` (JSON); :meth:`unwrap` undoes it.
+
+        Also used for other state that must be protected like events
+        (snapshots, cached aggregates), each with an identity of its own.
+        """
+        by_identity = self._binds_identity
+        for t in self.transforms:
+            if t.tag in by_identity:
+                payload = t.tag + t.encode(payload, identity)  # type: ignore[call-arg]
+            else:
+                payload = t.tag + t.encode(payload)
+        return payload
 
     # --- reading --------------------------------------------------------------
 

@@ -292,13 +292,8 @@ class TenantScopedBackend:
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         codec = self.snapshot_codec
         if codec is not None and codec.transforms:
-            payload = snapshot.payload
             ident = self._snapshot_identity(snapshot.stream_id, snapshot.version)
-            for t in codec.transforms:
-                if getattr(t, "binds_identity", False):
-                    payload = t.tag + t.encode(payload, ident)  # type: ignore[call-arg]
-                else:
-                    payload = t.tag + t.encode(payload)
+            payload = codec.wrap(snapshot.payload, ident)
             snapshot = snapshot._replace(
                 payload=_WRAPPED + bytes((len(codec.transforms),)) + payload
             )
