@@ -224,3 +224,21 @@ def test_key_manager_persists_and_reads_env(monkeypatch):
     enc1, enc2 = EventEncryption(keys), EventEncryption(env)
     ident = RecordIdentity(b"\x01" * 16, "s", 1)
     assert enc2.decode(enc1.encode(b"{}", ident), ident) == b"{}"
+
+
+def test_batch_decrypt_across_rotation_and_with_a_bad_payload():
+    keys = KeyManager.generate("k1")
+    enc = EventEncryption(keys)
+    idents = [RecordIdentity(bytes([i]) * 16, "s", i + 1) for i in range(6)]
+    payloads = [b'{"i":%d}' % i for i in range(6)]
+    first = enc.encrypt_many(payloads[:3], idents[:3])
+    keys.rotate("k2")
+    boxed = first + enc.encrypt_many(payloads[3:], idents[3:])
+    assert enc.decrypt_many(boxed, idents) == payloads
+    bad = list(boxed)
+    bad[4] = bad[4][:-1] + bytes([bad[4][-1] ^ 1])
+    with pytest.raises(DecryptionError, match=f"event {(bytes([4]) * 16).hex()}.*'k2'"):
+        enc.decrypt_many(bad, idents)
+    only_k2 = KeyManager({"k2": keys.to_dict()["keys"]["k2"]})
+    with pytest.raises(UnknownKeyError, match="'k1'"):
+        EventEncryption(only_k2).decrypt_many(boxed, idents)

@@ -159,7 +159,30 @@ class EventEncryption:
                 f"decrypt_many got {len(payloads)} payloads and {len(identities)} identities; "
                 "give one identity per payload"
             )
-        return [self.decode(d, i) for d, i in zip(payloads, identities)]
+        ciphers: dict[bytes, object] = {}  # header -> cipher: one key lookup per key id
+        out = []
+        for data, ident in zip(payloads, identities):
+            end = 3 + data[2] if len(data) > 3 else 0
+            header = data[:end]
+            cipher = ciphers.get(header)
+            if cipher is None or len(data) < end + NONCE_BYTES + 16 or data[0] != FORMAT:
+                # First payload under this header, or a malformed one: the full
+                # path checks everything and names the problem.
+                out.append(self.decode(data, ident))
+                ciphers[header] = self.keys.cipher(header[3:].decode("ascii"))
+                continue
+            bind = bool(data[1] & _FLAG_VERSION)
+            if bind and ident.version is None:
+                out.append(self.decode(data, ident))  # raises the explanatory error
+                continue
+            try:
+                out.append(cipher.decrypt(  # type: ignore[attr-defined]
+                    data[end : end + NONCE_BYTES], data[end + NONCE_BYTES :],
+                    _aad(header, ident, bind),
+                ))
+            except InvalidTag:
+                out.append(self.decode(data, ident))  # raises DecryptionError naming the event
+        return out
 
     def __repr__(self) -> str:
         return f"EventEncryption({self.keys!r})"
