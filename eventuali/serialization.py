@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -59,6 +59,21 @@ class PayloadTransform(Protocol):
     def decode(self, data: bytes) -> bytes: ...
 
 
+class BoundPayloadTransform(Protocol):
+    """A :class:`PayloadTransform` that binds each output to its record's identity."""
+
+    tag: bytes
+    binds_identity: bool
+    """True: ``encode``/``decode`` take the record's :class:`RecordIdentity`."""
+
+    def encode(self, data: bytes, identity: RecordIdentity) -> bytes: ...
+
+    def decode(self, data: bytes, identity: RecordIdentity) -> bytes: ...
+
+
+AnyPayloadTransform = PayloadTransform | BoundPayloadTransform
+
+
 def to_micros(ts: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (naive = UTC)."""
     if ts.tzinfo is None:
@@ -76,18 +91,18 @@ class EventCodec:
     def __init__(
         self,
         events: EventRegistry | None = None,
-        transforms: Sequence[PayloadTransform] = (),
+        transforms: Sequence[AnyPayloadTransform] = (),
     ) -> None:
         self.events = events or registry
-        self.transforms: list[PayloadTransform] = []
-        self._by_tag: dict[bytes, PayloadTransform] = {}
+        self.transforms: list[AnyPayloadTransform] = []
+        self._by_tag: dict[bytes, AnyPayloadTransform] = {}
         self._binds_identity: set[bytes] = set()
         for t in transforms:
             self.add_transform(t)
 
     # --- configuration --------------------------------------------------------
 
-    def add_transform(self, transform: PayloadTransform) -> None:
+    def add_transform(self, transform: AnyPayloadTransform) -> None:
         """Apply ``transform`` to every payload written from now on (outermost last)."""
         tag = transform.tag
         if len(tag) != 1 or tag == b"{":
@@ -169,7 +184,7 @@ class EventCodec:
             if t.tag in by_identity:
                 payload = t.tag + t.encode(payload, identity)  # type: ignore[call-arg]
             else:
-                payload = t.tag + t.encode(payload)
+                payload = t.tag + t.encode(payload)  # type: ignore[call-arg]
         return payload
 
     # --- reading --------------------------------------------------------------
@@ -197,7 +212,7 @@ class EventCodec:
                     )
                 payload = t.decode(payload[1:], identity)  # type: ignore[call-arg]
             else:
-                payload = t.decode(payload[1:])
+                payload = t.decode(payload[1:])  # type: ignore[call-arg]
         return payload
 
     def decode(self, record: Record) -> Event:

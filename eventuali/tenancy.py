@@ -321,7 +321,7 @@ class TenantScopedBackend:
                 if getattr(t, "binds_identity", False):
                     payload = t.decode(payload[1:], ident)  # type: ignore[call-arg]
                 else:
-                    payload = t.decode(payload[1:])
+                    payload = t.decode(payload[1:])  # type: ignore[call-arg]
             snap = snap._replace(payload=payload)
         return snap
 
@@ -407,7 +407,7 @@ class _GroupCommit:
         for ws, fut in batch:
             try:
                 result = await self.backend.append(ws)
-            except BaseException as exc:  # handed to the waiting save, which re-raises it
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting save, which re-raises it
                 if not fut.done():
                     fut.set_exception(exc)
             else:
@@ -521,7 +521,7 @@ class TenantEventStore(EventStore):
             )
             snap = None
         agg = svc.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
-        if agg is not None:
+        if agg is not None and snap is not None:
             records = await self.backend.read_stream(aggregate_id, snap.version + 1)
             done = _continue_from_snapshot(self, agg, records)
             if done is not None:

@@ -82,7 +82,7 @@ async def test_rotation_old_keys_still_decrypt_new_writes_use_current(url):
     v.apply(SecretNoted(text="after rotation"))
     await store.save(v)
     recs = await store.backend.read_stream("v-1")
-    assert [r.payload[4 : 4 + recs_len] for r, recs_len in zip(recs, (3, 3))] == [b"old", b"new"]
+    assert [r.payload[4 : 4 + recs_len] for r, recs_len in zip(recs, (3, 3), strict=True)] == [b"old", b"new"]
     loaded = await store.load(Vault, "v-1")
     assert loaded.notes == ["before rotation", "after rotation"]
     await store.close()
@@ -178,7 +178,7 @@ def test_batch_path_matches_single_path():
     boxed = enc.encrypt_many(payloads, idents)
     assert len(set(boxed)) == 50
     assert enc.decrypt_many(boxed, idents) == payloads
-    assert [enc.decode(b, i) for b, i in zip(boxed, idents)] == payloads
+    assert [enc.decode(b, i) for b, i in zip(boxed, idents, strict=True)] == payloads
     with pytest.raises(DecryptionError):
         enc.decrypt_many(boxed[1:] + boxed[:1], idents)
     with pytest.raises(EncryptionError, match="50 payloads and 49"):

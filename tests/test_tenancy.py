@@ -16,8 +16,8 @@ from eventuali import (
     OptimisticConcurrencyError,
 )
 from eventuali.security import DecryptionError, EventEncryption, KeyManager
-from eventuali.snapshots import SnapshotWarning
 from eventuali.serialization import EventCodec
+from eventuali.snapshots import SnapshotWarning
 from eventuali.tenancy import TenantEventStore, TenantManager
 
 

@@ -48,7 +48,7 @@ def build_tree(stats: dict[Func, tuple]) -> dict[str, Any]:
                 children_of.setdefault(caller, []).append((func, edge[3]))
 
     def node(func: Func, value: float, path: frozenset, depth: int) -> dict[str, Any]:
-        n = {"name": label(func), "func": func, "value": value, "children": []}
+        n: dict[str, Any] = {"name": label(func), "func": func, "value": value, "children": []}
         if depth >= _MAX_DEPTH:
             return n
         kids = [(f, v) for f, v in children_of.get(func, ()) if f not in path and v > 0]

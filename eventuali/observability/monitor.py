@@ -143,7 +143,8 @@ class PerformanceMonitor:
         self._since_sample = 0
         self._memory = 0
         self._peak_memory = 0
-        self.registry = None
+        self.registry: Any = None
+        self._p_latency: Any = None
         if cfg["export_format"] == "prometheus":
             self._init_prometheus()
         if cfg["track_memory"]:
@@ -257,7 +258,7 @@ class PerformanceMonitor:
         """
         if fn is None:
             return lambda f: self.track_performance(f, name=name)
-        op = name or getattr(fn, "__qualname__", repr(fn))
+        op: str = name or str(getattr(fn, "__qualname__", repr(fn)))
         self._tracked.add(op)
         record = self.record
 

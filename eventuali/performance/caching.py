@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 from ..aggregate import Aggregate
 from ..errors import ConfigurationError, EventualiError
 from ..serialization import RecordIdentity
-from ..snapshots import layout_fingerprint
 from ..snapshots import _continue as _continue_from_state
+from ..snapshots import layout_fingerprint
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -212,7 +212,7 @@ class RedisCache:
         if not self._up():
             return None
         try:
-            return await self.client.get(self.prefix + key)
+            return await self.client.get(self.prefix + key)  # type: ignore[return-value]
         except self._redis_errors as exc:
             self._failed(exc)
             return None
@@ -456,6 +456,7 @@ class CachedEventStore:
                     stats.l1_hits += 1
                 else:
                     stats.l2_hits += 1
+                    assert raw is not None  # an entry came from it
                     cache.l1.set(key, raw[: _ENTRY_HEADER.size] + body)
                 return agg
             if current > version:

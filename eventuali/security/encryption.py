@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 
 from ..errors import DecryptionError, EncryptionError
-from ..serialization import EventCodec, PayloadTransform, RecordIdentity
+from ..serialization import AnyPayloadTransform, EventCodec, RecordIdentity
 from .keys import KeyManager
 
 FORMAT = 1
@@ -63,7 +63,7 @@ class EventEncryption:
                 f"EventEncryption takes a KeyManager, got {type(keys).__name__} {keys!r}; "
                 "e.g. EventEncryption(KeyManager({'k1': key_bytes}))"
             )
-        keys.current_key_id  # fail now, not at the first save, when there is no key
+        keys.current_cipher()  # fail now, not at the first save, when there is no key
         self.keys = keys
         self._headers: dict[tuple[str, int], bytes] = {}
 
@@ -143,7 +143,7 @@ class EventEncryption:
         # One getrandom() call for every nonce instead of one per payload.
         nonces = os.urandom(NONCE_BYTES * len(payloads))
         out = []
-        for i, (data, ident) in enumerate(zip(payloads, identities)):
+        for i, (data, ident) in enumerate(zip(payloads, identities, strict=True)):
             bind = ident.version is not None
             header = headers[bind]
             nonce = nonces[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
@@ -161,7 +161,7 @@ class EventEncryption:
             )
         ciphers: dict[bytes, object] = {}  # header -> cipher: one key lookup per key id
         out = []
-        for data, ident in zip(payloads, identities):
+        for data, ident in zip(payloads, identities, strict=True):
             end = 3 + data[2] if len(data) > 3 else 0
             header = data[:end]
             cipher = ciphers.get(header)
@@ -195,6 +195,6 @@ def encrypted_codec(keys: KeyManager, *, compress: bool = True, **codec_args) ->
     """
     from ..compression import ZlibCompression
 
-    transforms: list[PayloadTransform] = [ZlibCompression()] if compress else []
+    transforms: list[AnyPayloadTransform] = [ZlibCompression()] if compress else []
     transforms.append(EventEncryption(keys))
     return EventCodec(transforms=transforms, **codec_args)
