@@ -14,21 +14,21 @@ from eventuali.security import KeyManager, encrypted_codec
 REDIS_URL = os.environ.get("EVENTUALI_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-class Deposited(Event):
+class CacheDeposited(Event):
     amount: int
 
 
 class Account(Aggregate):
     balance: int = 0
 
-    def apply_deposited(self, event: Deposited) -> None:
+    def apply_cache_deposited(self, event: CacheDeposited) -> None:
         self.balance += event.amount
 
 
 def _account(id: str, *amounts: int) -> Account:
     a = Account(id=id)
     for x in amounts:
-        a.apply(Deposited(amount=x))
+        a.apply(CacheDeposited(amount=x))
     return a
 
 
@@ -94,7 +94,7 @@ async def test_stale_cache_is_never_returned_after_another_writer(tmp_path, redi
     # B loads (L2 hit: A wrote through), deposits, saves.
     acc_b = await b.load(Account, "acc")
     assert cm_b.stats.l2_hits == 1
-    acc_b.apply(Deposited(amount=50))
+    acc_b.apply(CacheDeposited(amount=50))
     await b.save(acc_b)
     # A's L1 still has version 1; the version check catches it.
     acc_a = await a.load(Account, "acc")
@@ -102,7 +102,7 @@ async def test_stale_cache_is_never_returned_after_another_writer(tmp_path, redi
     # A third writer bypasses every cache; both caches are behind now.
     raw = await EventStore.create(url)
     fresh = await raw.load(Account, "acc")
-    fresh.apply(Deposited(amount=1))
+    fresh.apply(CacheDeposited(amount=1))
     await raw.save(fresh)
     for s in (a, b):
         got = await s.load(Account, "acc")

@@ -16,7 +16,7 @@ from eventuali import Aggregate, ConfigurationError, Event, EventStore, SyncEven
 from eventuali.observability import PerformanceMonitor, PerformanceProfiler
 
 
-class TransactionRecorded(Event):
+class ObsTransactionRecorded(Event):
     from_account: str = "a"
     to_account: str = "central-acc"
     amount: float = 1.0
@@ -27,7 +27,7 @@ class TransactionRecorded(Event):
 class Account(Aggregate):
     total: float = 0.0
 
-    def apply_transaction_recorded(self, event: TransactionRecorded) -> None:
+    def apply_obs_transaction_recorded(self, event: ObsTransactionRecorded) -> None:
         self.total += event.amount
 
 
@@ -56,7 +56,7 @@ async def test_the_monitoring_guide_snippet(url):
     async def high_throughput_operation():
         events = []
         for i in range(2000):
-            event = TransactionRecorded(from_account=f"acc-{i}", amount=random.uniform(10, 1000))
+            event = ObsTransactionRecorded(from_account=f"acc-{i}", amount=random.uniform(10, 1000))
             events.append(event)
         await store.save_batch(events)
         return len(events)
@@ -120,7 +120,7 @@ def test_sync_store_instrumentation_counts_reads_and_writes(tmp_path):
     store = monitor.instrument(SyncEventStore.create(f"sqlite://{tmp_path / 's.db'}"))
     acc = Account(id="a")
     for _ in range(5):
-        acc.apply(TransactionRecorded(amount=2))
+        acc.apply(ObsTransactionRecorded(amount=2))
     store.save(acc)
     assert store.load(Account, "a").total == 10
     assert len(store.read_all()) == 5
@@ -139,8 +139,8 @@ async def test_prometheus_exposition_and_http_scrape(url):
     other = PerformanceMonitor({"export_format": "prometheus"})  # registries do not mix
     store = monitor.instrument(await EventStore.create(url))
     acc = Account(id="p")
-    acc.apply(TransactionRecorded(amount=1))
-    acc.apply(TransactionRecorded(amount=1))
+    acc.apply(ObsTransactionRecorded(amount=1))
+    acc.apply(ObsTransactionRecorded(amount=1))
     await store.save(acc)
     await store.load(Account, "p")
     fams = _families(monitor.export())
@@ -198,7 +198,7 @@ async def test_the_profiling_guide_snippet(url, tmp_path):
     })
     async with profiler.profile_context("event_processing"):
         for i in range(100):
-            event = TransactionRecorded(amount=i)
+            event = ObsTransactionRecorded(amount=i)
             await store.save_events([event])
         keep = [bytearray(1024) for _ in range(2048)]  # ~2 MB held at the peak
         _hot_loop(300_000)

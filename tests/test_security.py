@@ -19,14 +19,14 @@ from eventuali.security import (
 from eventuali.serialization import RecordIdentity
 
 
-class SecretNoted(Event):
+class VaultSecretNoted(Event):
     text: str
 
 
 class Vault(Aggregate):
     notes: list[str] = []
 
-    def apply_secret_noted(self, event: SecretNoted) -> None:
+    def apply_vault_secret_noted(self, event: VaultSecretNoted) -> None:
         self.notes = [*self.notes, event.text]
 
 
@@ -38,7 +38,7 @@ def url(request, tmp_path):
 def _vault(*texts: str, id: str = "v-1") -> Vault:
     v = Vault(id=id)
     for t in texts:
-        v.apply(SecretNoted(text=t))
+        v.apply(VaultSecretNoted(text=t))
     return v
 
 
@@ -79,7 +79,7 @@ async def test_rotation_old_keys_still_decrypt_new_writes_use_current(url):
     await store.save(v)
     new_id = keys.rotate("new")
     assert new_id == "new" and keys.current_key_id == "new"
-    v.apply(SecretNoted(text="after rotation"))
+    v.apply(VaultSecretNoted(text="after rotation"))
     await store.save(v)
     recs = await store.backend.read_stream("v-1")
     assert [r.payload[4 : 4 + recs_len] for r, recs_len in zip(recs, (3, 3), strict=True)] == [b"old", b"new"]
@@ -163,8 +163,8 @@ async def test_tampered_ciphertext_fails(url):
 async def test_bare_events_without_version_round_trip(url):
     keys = KeyManager.generate("k1")
     store = await EventStore.create(url, codec=encrypted_codec(keys))
-    await store.save_events([SecretNoted(aggregate_id="s", text="one")], stream_type="Vault")
-    await store.save_events([SecretNoted(aggregate_id="s", text="two")], stream_type="Vault")
+    await store.save_events([VaultSecretNoted(aggregate_id="s", text="one")], stream_type="Vault")
+    await store.save_events([VaultSecretNoted(aggregate_id="s", text="two")], stream_type="Vault")
     events = await store.load_events("s")
     assert [e.text for e in events] == ["one", "two"]
     await store.close()

@@ -21,21 +21,21 @@ from eventuali.snapshots import SnapshotWarning
 from eventuali.tenancy import TenantEventStore, TenantManager
 
 
-class OrderPlaced(Event):
+class TenantOrderPlaced(Event):
     amount: int
 
 
 class Order(Aggregate):
     total: int = 0
 
-    def apply_order_placed(self, event: OrderPlaced) -> None:
+    def apply_tenant_order_placed(self, event: TenantOrderPlaced) -> None:
         self.total += event.amount
 
 
 def _order(id: str, *amounts: int) -> Order:
     o = Order(id=id)
     for a in amounts:
-        o.apply(OrderPlaced(amount=a))
+        o.apply(TenantOrderPlaced(amount=a))
     return o
 
 
@@ -228,12 +228,12 @@ async def test_snapshots_every_n_events(manager):
     o = _order("s", 1, 1)
     await store.save(o)
     assert await store.backend.load_snapshot("s") is None
-    o.apply(OrderPlaced(amount=1))
-    o.apply(OrderPlaced(amount=1))
+    o.apply(TenantOrderPlaced(amount=1))
+    o.apply(TenantOrderPlaced(amount=1))
     await store.save(o)  # crossed version 3
     snap = await store.backend.load_snapshot("s")
     assert snap is not None and snap.version == 4
-    o.apply(OrderPlaced(amount=10))
+    o.apply(TenantOrderPlaced(amount=10))
     await store.save(o)
     reads = []
     inner_read = store.backend.inner.read_stream
