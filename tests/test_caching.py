@@ -231,3 +231,37 @@ async def test_the_guide_snippet(tmp_path, redis_prefix):
     assert await cached_store.stream_version("g") == 2  # other methods pass through
     await cache_manager.close()
     await cached_store.close()
+
+
+async def test_tenants_sharing_a_cache_never_see_each_other(tmp_path):
+    from eventuali.tenancy import TenantManager
+
+    cm = CacheManager()
+    async with TenantManager({"isolation_level": "row",
+                              "base_url": f"sqlite://{tmp_path / 't.db'}"}) as m:
+        acme = CachedEventStore(await m.get_store("acme"), cm)
+        globex = CachedEventStore(await m.get_store("globex"), cm)
+        await acme.save(_account("same-id", 100))
+        assert await globex.load(Account, "same-id") is None
+        await globex.save(_account("same-id", 1))
+        assert (await acme.load(Account, "same-id")).balance == 100
+        assert (await globex.load(Account, "same-id")).balance == 1
+
+
+def test_sync_store_is_refused_clearly(tmp_path):
+    from eventuali import SyncEventStore
+
+    with SyncEventStore.create("memory://") as s, pytest.raises(ConfigurationError,
+                                                              match="wraps the async EventStore"):
+        CachedEventStore(s, CacheManager())
+
+
+def test_importing_eventuali_loads_no_optional_dependency():
+    import subprocess
+    import sys
+
+    code = ("import sys, eventuali, eventuali.performance; "
+            "assert 'redis' not in sys.modules and 'prometheus_client' not in sys.modules; "
+            "from eventuali.performance import CacheManager; from eventuali import CachedEventStore; "
+            "assert CachedEventStore is __import__('eventuali.performance', fromlist=['x']).CachedEventStore")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -282,3 +282,24 @@ async def test_settings_survive_reopen_when_cached(base_url):
     again = await m.get_store("t1")
     assert again is not s and again.batch_mode and again.snapshot_frequency == 9
     await m.close()
+
+
+async def test_records_of_another_tenant_are_dropped_even_if_an_engine_returns_them(base_url):
+    async with TenantManager({"isolation_level": "row", "base_url": base_url}) as m:
+        acme = await m.get_store("acme")
+        evil = await m.get_store("evil")
+        await acme.save(_order("o", 5))
+        await evil.save(_order("o", 1))
+        leaked = await acme.backend.inner.read_all()  # everything, both tenants
+
+        async def broken_read_all(*args, **kwargs):  # an engine that ignores the filter
+            return leaked
+
+        async def broken_read_stream(*args, **kwargs):
+            return leaked
+
+        evil.backend.inner.read_all = broken_read_all
+        evil.backend.inner.read_stream = broken_read_stream
+        seen = await evil.read_all()
+        assert [se.event.amount for se in seen] == [1]
+        assert [e.amount for e in await evil.load_events("o")] == [1]

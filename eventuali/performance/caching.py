@@ -21,6 +21,7 @@ ciphertext bound to the cache key and version.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 import struct
@@ -380,6 +381,11 @@ class CachedEventStore:
         if not hasattr(store, "backend") or not hasattr(store, "codec"):
             raise ConfigurationError(
                 f"CachedEventStore wraps an EventStore, got {type(store).__name__} {store!r}"
+            )
+        if not inspect.iscoroutinefunction(getattr(store, "load", None)):
+            raise ConfigurationError(
+                f"CachedEventStore wraps the async EventStore, got {type(store).__name__}; open "
+                "the store with 'await EventStore.create(url)'"
             )
         if not isinstance(cache_manager, CacheManager):
             raise ConfigurationError(
