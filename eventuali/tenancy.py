@@ -48,12 +48,15 @@ from .url import parse_url
 
 A = TypeVar("A", bound=Aggregate)
 
-TENANT_ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,47}"
-"""Tenant ids: 1-48 characters, lower-case letters, digits, '_' and '-'.
+TENANT_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?"
+"""Tenant ids: DNS-label style - 1-48 lower-case letters, digits and '-', not
+starting or ending with '-' (the rule Kubernetes namespaces follow).
 
-Safe as a file-name part on every filesystem (no case folding surprises), as a
-PostgreSQL schema suffix (under the 63-byte identifier limit), and free of the
-``/`` that separates the tenant namespace from aggregate ids in row isolation.
+Safe as a file-name part on every filesystem (no case-folding surprises); as a
+PostgreSQL schema suffix once '-' becomes '_' (no tenant id has '_', so no two
+tenants map to one schema; under the 63-byte identifier limit); and free of
+the ``/`` that separates the tenant namespace from aggregate ids in row
+isolation.
 """
 _TENANT_RE = re.compile(TENANT_ID_PATTERN)
 _SEP = "/"
@@ -82,8 +85,8 @@ def check_tenant_id(tenant_id: object) -> str:
     if not isinstance(tenant_id, str) or not _TENANT_RE.fullmatch(tenant_id):
         raise InvalidInputError(
             f"tenant id {tenant_id!r} is invalid; a tenant id matches {TENANT_ID_PATTERN} "
-            "(1-48 characters: lower-case letters, digits, '_' and '-', starting with a letter "
-            "or digit)"
+            "(1-48 characters: lower-case letters, digits and '-', starting and ending with a "
+            "letter or digit), e.g. 'acme' or 'acme-eu'"
         )
     return tenant_id
 
@@ -607,7 +610,14 @@ class TenantManager:
             return f"{scheme}://{base.path}.{tenant_id}" if base.path else raw
         if base.scheme == "postgresql":
             prefix = base.options.get("schema", "eventuali")
-            schema = f"{prefix}_{tenant_id}"
+            # PostgreSQL identifiers take no '-'; tenant ids take no '_', so this is one-to-one.
+            schema = f"{prefix}_{tenant_id.replace('-', '_')}"
+            if len(schema) > 63:
+                raise ConfigurationError(
+                    f"tenant {tenant_id!r} under schema prefix {prefix!r} makes schema name "
+                    f"{schema!r} ({len(schema)} characters); PostgreSQL allows 63. Use a shorter "
+                    "schema= prefix in base_url"
+                )
             if "schema" in base.options:
                 return re.sub(r"([?&])schema=[^&]*", rf"\g<1>schema={schema}", raw, count=1)
             return raw + ("&" if "?" in raw else "?") + f"schema={schema}"

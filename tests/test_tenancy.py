@@ -120,13 +120,19 @@ def test_tenant_urls_for_each_scheme():
     assert pg.tenant_url("acme") == "postgresql://u:pw@db/app?schema=eventuali_acme"
     pg2 = TenantManager({"base_url": "postgresql://db/app?schema=shop&x=1"})
     assert pg2.tenant_url("acme") == "postgresql://db/app?schema=shop_acme&x=1"
+    assert pg.tenant_url("acme-eu") == "postgresql://u:pw@db/app?schema=eventuali_acme_eu"
+    assert pg.tenant_url("x" * 48).endswith("schema=eventuali_" + "x" * 48)
+    long_prefix = TenantManager({"base_url": "postgresql://db/app?schema=" + "p" * 20})
+    with pytest.raises(ConfigurationError, match="PostgreSQL allows 63"):
+        long_prefix.tenant_url("x" * 48)
     tmpl = TenantManager({"base_url": "sqlite:///data/{tenant}/events.db"})
     assert tmpl.tenant_url("acme") == "sqlite:///data/acme/events.db"
     assert TenantManager({"base_url": "memory://app"}).tenant_url("a") == "memory://app.a"
 
 
 async def test_tenant_ids_are_validated(manager):
-    for bad in ("", "Acme", "a/b", "a b", "x" * 49, "-lead", None, "tenant:1"):
+    for bad in ("", "Acme", "a/b", "a b", "x" * 49, "-lead", "trail-", "under_score", None,
+                "tenant:1", "a.b"):
         with pytest.raises(InvalidInputError, match="is invalid; a tenant id matches"):
             await manager.get_store(bad)
     with pytest.raises(InvalidInputError, match="'../etc'"):
