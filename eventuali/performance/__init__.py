@@ -1,16 +1,16 @@
-"""Performance tools: aggregate caching (``CacheManager``, ``CachedEventStore``) and more.
+"""Performance tools: read replicas (``ReplicaManager``) and, beside it, batching and caching.
 
-Names are imported on first use (module ``__getattr__``), so ``import
-eventuali.performance`` stays cheap and optional dependencies (``redis``) load
-only for the feature that needs them.
+Imports are lazy: ``from eventuali.performance import ReplicaManager`` loads
+only the replica module (and psycopg only when a manager connects), so adding
+a tool here costs nothing to users of the others.
 """
 
 from __future__ import annotations
 
-import importlib
+from importlib import import_module
 from typing import Any
 
-_LAZY = {
+_EXPORTS = {
     "CacheManager": ".caching",
     "CachedEventStore": ".caching",
     "CacheStats": ".caching",
@@ -18,13 +18,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'eventuali.performance' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return getattr(import_module(module, __name__), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)
