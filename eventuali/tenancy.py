@@ -21,6 +21,7 @@ saves), ``set_snapshot_frequency(n)``, and per-tenant metrics.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import warnings
@@ -659,6 +660,11 @@ class TenantManager:
         codec = self._codec(tenant_id)
         if self.isolation_level == "database":
             url = self.tenant_url(tenant_id)
+            parsed = parse_url(url)
+            if parsed.scheme == "sqlite" and parsed.path != ":memory:":
+                # Tenants come and go at run time; a per-tenant folder
+                # ('sqlite:///data/{tenant}/events.db') is made on first use.
+                os.makedirs(os.path.dirname(os.path.abspath(parsed.path)), exist_ok=True)
             inner = await EventStore.create(url, backend=cfg["backend"])
             owns = True
         else:

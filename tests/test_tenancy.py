@@ -115,6 +115,13 @@ async def test_database_isolation_uses_one_file_per_tenant(tmp_path):
     await plain.close()
 
 
+async def test_per_tenant_folders_are_made_on_first_use(tmp_path):
+    async with TenantManager({"base_url": f"sqlite://{tmp_path}/{{tenant}}/events.db"}) as m:
+        await (await m.get_store("acme-eu")).save(_order("o", 3))
+        assert (await (await m.get_store("acme-eu")).load(Order, "o")).total == 3
+    assert (tmp_path / "acme-eu" / "events.db").is_file()
+
+
 def test_tenant_urls_for_each_scheme():
     pg = TenantManager({"base_url": "postgresql://u:pw@db/app"})
     assert pg.tenant_url("acme") == "postgresql://u:pw@db/app?schema=eventuali_acme"
