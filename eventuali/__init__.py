@@ -77,3 +77,14 @@ __all__ = [
     "event_registry",
     "upcaster",
 ]
+
+
+def __getattr__(name: str):
+    # Optional features load on first use, so ``import eventuali`` never pulls
+    # in redis or prometheus-client.
+    if name == "CachedEventStore":
+        from .performance.caching import CachedEventStore
+
+        return CachedEventStore
+    raise AttributeError(f"module 'eventuali' has no attribute {name!r}")
+

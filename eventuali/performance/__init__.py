@@ -14,6 +14,9 @@ _EXPORTS = {
     "BatchProcessor": ".batch",
     "BatchResult": ".batch",
     "FailedEvent": ".batch",
+    "CacheManager": ".caching",
+    "CachedEventStore": ".caching",
+    "CacheStats": ".caching",
 }
 
 
