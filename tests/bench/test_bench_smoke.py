@@ -1,0 +1,90 @@
+"""The end-to-end bench harness runs and writes a complete JSON document (no timing asserted).
+
+Runs ``bench/bench_e2e.py --quick`` on memory:// with tiny counts in a
+subprocess, as a user would, and checks that every workload produced a row
+for the floor, each eventuali API and the eventsourcing peer, with positive
+throughputs, and that ``bench/report.py`` turns it into Markdown and a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+WORKLOADS = {"create", "save_100x100", "save_10000x1", "load_100x100", "load_events_100x100",
+             "rebuild_1000"}
+
+pytest.importorskip("eventsourcing", reason="the bench extra is not installed: pip install -e '.[bench]'")
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, check=False)
+
+
+@pytest.fixture(scope="module")
+def e2e_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "e2e.json"
+    proc = run(str(BENCH / "bench_e2e.py"), "--quick", "--storages", "memory",
+               "--backends", "python", "--aggregates", "3", "--events-per-aggregate", "4",
+               "--singles", "5", "--rebuild-events", "6", "--rebuild-loops", "2",
+               "--repeats", "1", "--json", str(out), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_document_shape(e2e_json: dict) -> None:
+    assert e2e_json["format"] == "eventuali-bench/1"
+    assert e2e_json["script"] == "bench_e2e.py"
+    assert "bench_e2e.py --quick" in e2e_json["command"]
+    for key in ("cores", "python", "pydantic", "sqlite", "eventsourcing"):
+        assert e2e_json["machine"][key], key
+    assert e2e_json["settings"]["counts"]["aggregates"] == 3
+
+
+def test_every_workload_has_every_contender(e2e_json: dict) -> None:
+    rows = e2e_json["results"]
+    seen = {(r["workload"], r["storage"], r["contender"]) for r in rows}
+    for w in WORKLOADS:
+        assert (w, "-", "pydantic") in seen, w
+    assert ("create", "-", "eventuali") in seen
+    assert ("create", "-", "eventsourcing") in seen
+    for w in WORKLOADS - {"create"}:
+        for contender in ("eventuali-python", "eventuali-python-sync", "eventsourcing"):
+            assert (w, "memory", contender) in seen, (w, contender)
+
+
+def test_numbers_are_positive_and_consistent(e2e_json: dict) -> None:
+    counts = e2e_json["settings"]["counts"]
+    expected_events = {
+        "create": 3 * 4, "save_100x100": 3 * 4, "save_10000x1": 5, "load_100x100": 3 * 4,
+        "load_events_100x100": 3 * 4, "rebuild_1000": 6 * counts["rebuild_loops"],
+    }
+    for r in e2e_json["results"]:
+        for key in ("best", "median"):
+            assert isinstance(r[key], float) and r[key] > 0, r
+        assert r["best"] >= r["median"]
+        assert r["events"] == expected_events[r["workload"]], r
+        assert len(r["seconds"]) == 1 and all(s > 0 for s in r["seconds"])
+        assert r["unit"] == "events/s"
+        if r["workload"] == "rebuild_1000":
+            assert r["ms_per_op"] > 0
+
+
+def test_report_writes_markdown_and_png(e2e_json: dict, tmp_path: Path) -> None:
+    src = tmp_path / "e2e.json"
+    src.write_text(json.dumps(e2e_json))
+    proc = run(str(BENCH / "report.py"), str(src), "--out-dir", str(tmp_path), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (tmp_path / "results.md").read_text()
+    assert e2e_json["command"] in md
+    assert "| memory | **eventuali-python** |" in md
+    assert "× floor" in md and "vs eventsourcing" in md
+    png = (tmp_path / "results.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
