@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import shutil
 import sys
 import tempfile
@@ -551,7 +550,7 @@ class Bench:
                 continue
             self.step(f"{c.name} on {storage}: {workload}")
 
-            def one_pass(n_aggs: int = n_aggs, n_events: int = n_events) -> float:
+            def one_pass(n_aggs: int = n_aggs, n_events: int = n_events, workload: str = workload) -> float:
                 loc = self.storages.fresh(storage, f"{c.name}-{workload}")
                 store = c.open(loc)
                 try:

@@ -10,7 +10,6 @@ else is listed as not understood rather than silently dropped.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -244,7 +243,7 @@ def plot(docs: list[dict[str, Any]], path: Path) -> bool:
     ncols = 3
     nrows = (len(workloads) + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4.2 * nrows), squeeze=False)
-    for ax, w in zip(axes.flat, workloads):
+    for ax, w in zip(axes.flat, workloads, strict=False):
         wrows = [r for r in rows if r["workload"] == w and r["kind"] != "floor"]
         storages = list(dict.fromkeys(r["storage"] for r in wrows))
         names = list(dict.fromkeys(r["contender"] for r in wrows))
