@@ -18,9 +18,10 @@ loads) through the async ``EventStore`` and its ``SyncEventStore`` twin, on
 - the **eventsourcing** package (9.5.6): its own ``Aggregate`` with the same
   events and fields, its POPO (memory), SQLite and PostgreSQL modules.
 
-Method: a warm-up pass, then ``--repeats`` timed passes; each pass of a save
-gets a fresh store (new file / schema); loads read one freshly written and
-reopened store.  ``gc.collect()`` runs before every timed pass and the ``gc``
+Method: a warm-up pass, then ``--repeats`` timed passes, interleaved (pass r
+of every contender before pass r+1 of any, so load bursts on a shared machine
+hit all alike); each pass of a save gets a fresh store (new file / schema);
+loads read one freshly written and reopened store.  ``gc.collect()`` runs before every timed pass and the ``gc``
 setting is the same for every contender.  ``best`` (fastest pass) is the
 headline, ``median`` is kept beside it.  See bench/README.md.
 
@@ -463,174 +464,233 @@ def floor_validate(payloads: list[tuple[type[Event], str]]) -> float:
 # --- the run -------------------------------------------------------------------------------
 
 
+@dataclass
+class Measurement:
+    """One row of results: how to time one pass, with optional setup/teardown around all passes."""
+
+    workload: str
+    storage: str
+    contender: str
+    kind: str
+    events: int
+    one_pass: Callable[[], float]
+    setup: Callable[[], None] | None = None
+    teardown: Callable[[], None] | None = None
+    ops: int | None = None
+    note: str = ""
+
+
+class LoadFixture:
+    """A store holding aggregates written once, reopened for reading, shared by the load passes."""
+
+    def __init__(self, c: Contender, storages: Storages, storage: str, n_aggs: int,
+                 n_events: int, tag: str) -> None:
+        self.c, self.storages, self.storage = c, storages, storage
+        self.n_aggs, self.n_events, self.tag = n_aggs, n_events, tag
+        self.store: Any = None
+        self.ids: list[Any] = []
+        self.loc: Location | None = None
+
+    def setup(self) -> None:
+        if self.store is not None:
+            return
+        c = self.c
+        self.loc = self.storages.fresh(self.storage, f"{c.name}-{self.tag}")
+        store = c.open(self.loc)
+        aggs = c.build(self.n_aggs, self.n_events)
+        c.time_save(store, aggs)
+        self.ids = c.ids(aggs)
+        if self.loc.storage != "memory":  # read through a new connection; memory cannot reopen
+            c.close(store)
+            store = c.open(self.loc)
+        self.store = store
+
+    def teardown(self) -> None:
+        if self.store is not None:
+            self.c.close(self.store)
+            self.store = None
+        if self.loc is not None:
+            self.storages.cleanup(self.loc)
+            self.loc = None
+
+
 class Bench:
+    """Builds the measurements of each workload and runs them interleaved.
+
+    Within a workload, pass ``r`` of every contender runs before pass ``r + 1``
+    of any: on a shared, noisy machine a burst of load then hits all
+    contenders alike instead of one, which keeps the ratios honest.
+    """
+
     def __init__(self, args: argparse.Namespace, counts: Counts, doc: dict[str, Any],
-                 storages: Storages, progress: Any, task: Any) -> None:
-        self.args = args
+                 storages: Storages, contenders: list[tuple[Contender, list[str]]]) -> None:
         self.counts = counts
         self.doc = doc
         self.storages = storages
-        self.progress = progress
-        self.task = task
+        self.contenders = contenders
         self.repeats = args.repeats
-        self.workloads = set(args.workloads)
+        self.workloads = [w for w in WORKLOADS if w in set(args.workloads)]
+        self._fixtures: dict[tuple[str, str, str], LoadFixture] = {}
 
-    # helpers
+    def plan(self) -> dict[str, list[Measurement]]:
+        return {w: getattr(self, f"_plan_{w}")() for w in self.workloads}
 
-    def step(self, what: str) -> None:
-        self.progress.update(self.task, description=what)
+    def run(self, progress: Any) -> None:
+        try:
+            self._run(progress)
+        finally:
+            for fx in self._fixtures.values():  # idempotent; frees stores a failure left open
+                fx.teardown()
 
-    def advance(self) -> None:
-        self.progress.advance(self.task)
-
-    def record(self, workload: str, storage: str, contender: Contender | str, kind: str,
-               events: int, seconds: list[float], ops: int | None = None, note: str = "") -> None:
-        name = contender if isinstance(contender, str) else contender.name
-        self.doc["results"].append(result_format.result_row(
-            workload=workload, storage=storage, contender=name, kind=kind, events=events,
-            seconds=seconds, ops=ops, note=note))
-
-    def repeat(self, one_pass: Callable[[], float]) -> list[float]:
-        """A warm-up pass, then ``repeats`` timed passes."""
-        one_pass()
-        return [one_pass() for _ in range(self.repeats)]
-
-    # workloads
-
-    def floor(self) -> None:
-        k = self.counts
-        if "create" in self.workloads:
-            self.step("pydantic floor: create")
-            self.record("create", "-", "pydantic", "floor", k.many,
-                        self.repeat(lambda: floor_create(k.aggregates, k.events_per_aggregate)),
-                        note="construct + validate the same events")
-        self.step("pydantic floor: dump / validate")
-        many = stamped_events(k.aggregates, k.events_per_aggregate)
-        singles = stamped_events(k.singles, 1)
-        long = stamped_events(1, k.rebuild_events)
-        if "save_100x100" in self.workloads:
-            self.record("save_100x100", "-", "pydantic", "floor", k.many,
-                        self.repeat(lambda: floor_dump(many)), note="model_dump_json")
-        if "save_10000x1" in self.workloads:
-            self.record("save_10000x1", "-", "pydantic", "floor", k.singles,
-                        self.repeat(lambda: floor_dump(singles)), note="model_dump_json")
-        payloads = [(type(e), e.model_dump_json()) for e in many]
-        for w in ("load_100x100", "load_events_100x100"):
-            if w in self.workloads:
-                self.record(w, "-", "pydantic", "floor", k.many,
-                            self.repeat(lambda: floor_validate(payloads)),
-                            note="model_validate_json")
-        if "rebuild_1000" in self.workloads:
-            long_payloads = [(type(e), e.model_dump_json()) for e in long] * k.rebuild_loops
-            self.record("rebuild_1000", "-", "pydantic", "floor", k.rebuild_events * k.rebuild_loops,
-                        self.repeat(lambda: floor_validate(long_payloads)),
-                        ops=k.rebuild_loops, note="model_validate_json")
-        self.advance()
-
-    def create(self, c: Contender) -> None:
-        k = self.counts
-
-        def one_pass() -> float:
-            with Clock() as clock:
-                c.build(k.aggregates, k.events_per_aggregate)
-            return clock.seconds
-
-        self.step(f"{c.name}: create")
-        name = "eventuali" if c.kind == "eventuali" else c.name
-        self.record("create", "-", name, c.kind, k.many, self.repeat(one_pass))
-        self.advance()
-
-    def saves(self, c: Contender, storage: str) -> None:
-        k = self.counts
-        for workload, n_aggs, n_events in (
-            ("save_100x100", k.aggregates, k.events_per_aggregate),
-            ("save_10000x1", k.singles, 1),
-        ):
-            if workload not in self.workloads:
-                continue
-            self.step(f"{c.name} on {storage}: {workload}")
-
-            def one_pass(n_aggs: int = n_aggs, n_events: int = n_events, workload: str = workload) -> float:
-                loc = self.storages.fresh(storage, f"{c.name}-{workload}")
-                store = c.open(loc)
-                try:
-                    aggs = c.build(n_aggs, n_events)
-                    return c.time_save(store, aggs)
-                finally:
-                    c.close(store)
-                    self.storages.cleanup(loc)
-
-            self.record(workload, storage, c, c.kind, n_aggs * n_events, self.repeat(one_pass))
-        self.advance()
-
-    def loads(self, c: Contender, storage: str) -> None:
-        k = self.counts
-        want = {"load_100x100", "load_events_100x100"} & self.workloads
-        if want:
-            self.step(f"{c.name} on {storage}: writing {k.aggregates}×{k.events_per_aggregate}")
-            loc = self.storages.fresh(storage, f"{c.name}-loads")
-            store = c.open(loc)
+    def _run(self, progress: Any) -> None:
+        plan = self.plan()
+        total = sum(len(ms) * (self.repeats + 1) for ms in plan.values())
+        task = progress.add_task("starting", total=total)
+        for workload, ms in plan.items():
+            times: list[list[float]] = [[] for _ in ms]
             try:
-                aggs = c.build(k.aggregates, k.events_per_aggregate)
-                c.time_save(store, aggs)
-                ids = c.ids(aggs)
-                store = self.reopen(c, store, loc)
-                if "load_100x100" in want:
-                    self.step(f"{c.name} on {storage}: load_100x100")
+                for m in ms:
+                    progress.update(task, description=f"{workload}: setting up {m.contender} "
+                                                      f"on {m.storage}")
+                    if m.setup:
+                        m.setup()
+                for r in range(self.repeats + 1):  # pass 0 is the warm-up
+                    for i, m in enumerate(ms):
+                        label = "warm-up" if r == 0 else f"pass {r}/{self.repeats}"
+                        progress.update(task, description=f"{workload} {label}: {m.contender} "
+                                                          f"on {m.storage}")
+                        seconds = m.one_pass()
+                        if r:
+                            times[i].append(seconds)
+                        progress.advance(task)
+            finally:
+                for m in ms:
+                    if m.teardown:
+                        m.teardown()
+            for m, ts in zip(ms, times, strict=True):
+                self.doc["results"].append(result_format.result_row(
+                    workload=m.workload, storage=m.storage, contender=m.contender, kind=m.kind,
+                    events=m.events, seconds=ts, ops=m.ops, note=m.note))
+        progress.update(task, description="done", completed=total)
 
-                    def load_pass() -> float:
-                        seconds, loaded = c.time_load(store, ids)
+    # --- one plan per workload -----------------------------------------------------------
+
+    def _plan_create(self) -> list[Measurement]:
+        k = self.counts
+        ms = [Measurement("create", "-", "pydantic", "floor", k.many,
+                          lambda: floor_create(k.aggregates, k.events_per_aggregate),
+                          note="construct + validate the same events")]
+        seen = set()
+        for c, _ in self.contenders:
+            # Creation does not touch the engine: one row for eventuali, one for the peer.
+            name = "eventuali" if c.kind == "eventuali" else c.name
+            if name in seen:
+                continue
+            seen.add(name)
+
+            def one_pass(c: Contender = c) -> float:
+                with Clock() as clock:
+                    c.build(k.aggregates, k.events_per_aggregate)
+                return clock.seconds
+
+            ms.append(Measurement("create", "-", name, c.kind, k.many, one_pass))
+        return ms
+
+    def _plan_save(self, workload: str, n_aggs: int, n_events: int) -> list[Measurement]:
+        events = stamped_events(n_aggs, n_events)
+        ms = [Measurement(workload, "-", "pydantic", "floor", n_aggs * n_events,
+                          lambda: floor_dump(events), note="model_dump_json")]
+        for c, served in self.contenders:
+            for storage in served:
+
+                def one_pass(c: Contender = c, storage: str = storage) -> float:
+                    loc = self.storages.fresh(storage, f"{c.name}-{workload}")
+                    store = c.open(loc)
+                    try:
+                        aggs = c.build(n_aggs, n_events)
+                        return c.time_save(store, aggs)
+                    finally:
+                        c.close(store)
+                        self.storages.cleanup(loc)
+
+                ms.append(Measurement(workload, storage, c.name, c.kind, n_aggs * n_events,
+                                      one_pass))
+        return ms
+
+    def _plan_save_100x100(self) -> list[Measurement]:
+        k = self.counts
+        return self._plan_save("save_100x100", k.aggregates, k.events_per_aggregate)
+
+    def _plan_save_10000x1(self) -> list[Measurement]:
+        return self._plan_save("save_10000x1", self.counts.singles, 1)
+
+    def _fixture(self, c: Contender, storage: str, n_aggs: int, n_events: int,
+                 tag: str) -> LoadFixture:
+        key = (c.name, storage, tag)
+        if key not in self._fixtures:
+            self._fixtures[key] = LoadFixture(c, self.storages, storage, n_aggs, n_events, tag)
+        return self._fixtures[key]
+
+    def _plan_loads(self, workload: str) -> list[Measurement]:
+        k = self.counts
+        payloads = [(type(e), e.model_dump_json())
+                    for e in stamped_events(k.aggregates, k.events_per_aggregate)]
+        ms = [Measurement(workload, "-", "pydantic", "floor", k.many,
+                          lambda: floor_validate(payloads), note="model_validate_json")]
+        # load_100x100 and load_events_100x100 read the same written store; the
+        # last workload that uses it closes it.
+        last = "load_events_100x100" if "load_events_100x100" in self.workloads else "load_100x100"
+        for c, served in self.contenders:
+            for storage in served:
+                fx = self._fixture(c, storage, k.aggregates, k.events_per_aggregate, "loads")
+                if workload == "load_100x100":
+
+                    def one_pass(c: Contender = c, fx: LoadFixture = fx) -> float:
+                        seconds, loaded = c.time_load(fx.store, fx.ids)
                         for agg in loaded:
                             c.check_aggregate(agg, k.events_per_aggregate)
                         return seconds
+                else:
 
-                    self.record("load_100x100", storage, c, c.kind, k.many, self.repeat(load_pass))
-                if "load_events_100x100" in want:
-                    self.step(f"{c.name} on {storage}: load_events_100x100")
-
-                    def events_pass() -> float:
-                        seconds, lists = c.time_load_events(store, ids)
+                    def one_pass(c: Contender = c, fx: LoadFixture = fx) -> float:
+                        seconds, lists = c.time_load_events(fx.store, fx.ids)
                         if sum(map(len, lists)) != k.many:
                             raise AssertionError(f"{c.name}: load_events lost events")
                         return seconds
 
-                    self.record("load_events_100x100", storage, c, c.kind, k.many,
-                                self.repeat(events_pass))
-            finally:
-                c.close(store)
-                self.storages.cleanup(loc)
-        self.advance()
+                ms.append(Measurement(workload, storage, c.name, c.kind, k.many, one_pass,
+                                      setup=fx.setup,
+                                      teardown=fx.teardown if workload == last else None))
+        return ms
 
-        if "rebuild_1000" in self.workloads:
-            self.step(f"{c.name} on {storage}: rebuild_1000")
-            loc = self.storages.fresh(storage, f"{c.name}-rebuild")
-            store = c.open(loc)
-            try:
-                aggs = c.build(1, k.rebuild_events)
-                c.time_save(store, aggs)
-                ids = c.ids(aggs)
-                store = self.reopen(c, store, loc)
+    def _plan_load_100x100(self) -> list[Measurement]:
+        return self._plan_loads("load_100x100")
 
-                def rebuild_pass() -> float:
-                    seconds, loaded = c.time_load(store, ids, loops=k.rebuild_loops)
+    def _plan_load_events_100x100(self) -> list[Measurement]:
+        return self._plan_loads("load_events_100x100")
+
+    def _plan_rebuild_1000(self) -> list[Measurement]:
+        k = self.counts
+        long = [(type(e), e.model_dump_json()) for e in stamped_events(1, k.rebuild_events)]
+        long_payloads = long * k.rebuild_loops
+        n = k.rebuild_events * k.rebuild_loops
+        ms = [Measurement("rebuild_1000", "-", "pydantic", "floor", n,
+                          lambda: floor_validate(long_payloads), ops=k.rebuild_loops,
+                          note="model_validate_json")]
+        for c, served in self.contenders:
+            for storage in served:
+                fx = self._fixture(c, storage, 1, k.rebuild_events, "rebuild")
+
+                def one_pass(c: Contender = c, fx: LoadFixture = fx) -> float:
+                    seconds, loaded = c.time_load(fx.store, fx.ids, loops=k.rebuild_loops)
                     for agg in loaded:
                         c.check_aggregate(agg, k.rebuild_events)
                     return seconds
 
-                self.record("rebuild_1000", storage, c, c.kind, k.rebuild_events * k.rebuild_loops,
-                            self.repeat(rebuild_pass), ops=k.rebuild_loops)
-            finally:
-                c.close(store)
-                self.storages.cleanup(loc)
-        self.advance()
-
-    @staticmethod
-    def reopen(c: Contender, store: Any, loc: Location) -> Any:
-        """Read through a new connection (no state left from writing); memory cannot reopen."""
-        if loc.storage == "memory":
-            return store
-        c.close(store)
-        return c.open(loc)
+                ms.append(Measurement("rebuild_1000", storage, c.name, c.kind, n, one_pass,
+                                      setup=fx.setup, teardown=fx.teardown,
+                                      ops=k.rebuild_loops))
+        return ms
 
 
 def probe_engine(engine: str, storage: str, storages: Storages) -> str | None:
@@ -795,24 +855,10 @@ def main(argv: list[str] | None = None) -> int:
             doc["skipped"].append({"contender": "eventsourcing", "storage": "*",
                                    "reason": f"{exc}; pip install eventsourcing==9.5.6"})
 
-    total = 1 + sum(3 * len(served) for _, served in contenders)
-    total += 1 + (0 if args.no_eventsourcing else 1)  # create: eventuali once, eventsourcing once
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as progress:
-            task = progress.add_task("starting", total=total)
-            bench = Bench(args, counts, doc, storages, progress, task)
-            bench.floor()
-            created = set()
-            for c, served in contenders:
-                key = "eventuali" if c.kind == "eventuali" else c.name
-                if key not in created and "create" in bench.workloads:
-                    created.add(key)
-                    bench.create(c)
-                for s in served:
-                    bench.saves(c, s)
-                    bench.loads(c, s)
-            progress.update(task, description="done", completed=total)
+            Bench(args, counts, doc, storages, contenders).run(progress)
     finally:
         loop.close()
         shutil.rmtree(root, ignore_errors=True)
