@@ -20,7 +20,7 @@ loads) through the async ``EventStore`` and its ``SyncEventStore`` twin, on
 
 Method: a warm-up pass, then ``--repeats`` timed passes, interleaved (pass r
 of every contender before pass r+1 of any, so load bursts on a shared machine
-hit all alike); each pass of a save gets a fresh store (new file / schema);
+hit all alike, in a seeded shuffled order); each pass of a save gets a fresh store (new file / schema);
 loads read one freshly written and reopened store.  ``gc.collect()`` runs before every timed pass and the ``gc``
 setting is the same for every contender.  ``best`` (fastest pass) is the
 headline, ``median`` is kept beside it.  See bench/README.md.
@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import random
 import shutil
 import sys
 import tempfile
@@ -555,7 +556,12 @@ class Bench:
                     if m.setup:
                         m.setup()
                 for r in range(self.repeats + 1):  # pass 0 is the warm-up
-                    for i, m in enumerate(ms):
+                    # A seeded shuffle per pass: no contender always runs first (cold
+                    # caches) or right after the heaviest one.
+                    order = list(range(len(ms)))
+                    random.Random(r).shuffle(order)
+                    for i in order:
+                        m = ms[i]
                         label = "warm-up" if r == 0 else f"pass {r}/{self.repeats}"
                         progress.update(task, description=f"{workload} {label}: {m.contender} "
                                                           f"on {m.storage}")
