@@ -95,3 +95,36 @@ def test_report_writes_markdown_and_png(e2e_json: dict, tmp_path: Path) -> None:
     assert "× floor" in md and "vs eventsourcing" in md
     png = (tmp_path / "results.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_ratios_pair_the_right_rows() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import result_format
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def row(contender: str, kind: str, storage: str, seconds: float) -> dict:
+        return result_format.result_row(workload="save_100x100", storage=storage,
+                                        contender=contender, kind=kind, events=1000,
+                                        seconds=[seconds])
+
+    doc = {"results": [
+        row("pydantic", "floor", "-", 0.01),               # 100,000 events/s
+        row("eventuali-python", "eventuali", "sqlite", 0.02),
+        row("eventuali-c", "eventuali", "sqlite", 0.016),
+        row("eventuali-c-sync", "eventuali", "sqlite", 0.01),
+        row("eventuali-python-sync", "eventuali", "sqlite", 0.04),
+        row("eventsourcing", "peer", "sqlite", 0.08),
+    ]}
+    got = {(r["contender"], r["ratio"]): round(r["value"], 3) for r in result_format.ratios(doc)}
+    assert got[("eventuali-python", "x_floor")] == 2.0
+    assert got[("eventsourcing", "x_floor")] == 8.0
+    assert got[("eventuali-python", "vs_eventsourcing")] == 4.0
+    assert got[("eventuali-c", "c_vs_python")] == 1.25
+    assert got[("eventuali-c-sync", "c_vs_python")] == 4.0  # paired with python-sync, not python
+    assert ("eventuali-python", "c_vs_python") not in got
+    assert ("pydantic", "x_floor") not in got
+    assert result_format.validate({**doc, "format": result_format.FORMAT, "script": "x",
+                                   "command": "x", "started_at": "x", "machine": {},
+                                   "settings": {}}) == []
