@@ -6,6 +6,11 @@ asyncio/threads, other) and the top functions by own time, for the save and
 the load of the bench's 100 aggregates × 100 events.  Profiling slows Python
 code more than C code, so the split is a guide to where to look, not a
 measurement; bench_e2e.py gives the unprofiled numbers.
+
+cProfile sees only the calling thread.  With ``--api async`` a SQLite store
+runs the engine in a worker thread, so the engine and sqlite3 show up as
+"asyncio / threads" (waiting); ``--api sync`` (the default) shows the same
+code path without the thread hop, layer by layer.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ def report(title: str, prof: cProfile.Profile, events: int, top: int) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--api", choices=("async", "sync"), default="async")
+    p.add_argument("--api", choices=("async", "sync"), default="sync")
     p.add_argument("--backend", default="python")
     p.add_argument("--aggregates", type=int, default=100)
     p.add_argument("--events-per-aggregate", type=int, default=100)
