@@ -51,7 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import result_format  # noqa: E402  (bench/ is not a package: scripts run from anywhere)
 
 from eventuali import Aggregate, Event, EventStore, SyncEventStore  # noqa: E402
-from eventuali.errors import EventualiError  # noqa: E402
+from eventuali.errors import (  # noqa: E402
+    BackendNotFoundError,
+    BackendUnavailableError,
+    UnknownSchemeError,
+)
 
 # --- the domain: the same events for every contender -------------------------------------
 
@@ -249,9 +253,10 @@ class Eventuali(Contender):
         if loc.storage == "memory":
             return "memory://"
         if loc.storage == "sqlite":
-            url = f"sqlite:///{loc.path}"
+            # loc.path is absolute, so this is the sqlite:///abs/path.db form.
+            url = f"sqlite://{loc.path}"
             if self.storages.sqlite_sync != "default":
-                url = with_option(url, "synchronous", self.storages.sqlite_sync)
+                url += f"?synchronous={self.storages.sqlite_sync}"
             return url
         assert self.storages.postgres_url and loc.schema
         return with_option(self.storages.postgres_url, "schema", loc.schema)
@@ -707,7 +712,9 @@ def probe_engine(engine: str, storage: str, storages: Storages) -> str | None:
         store = c.open(loc)
         store.close()
         return None
-    except (EventualiError, ImportError, OSError) as exc:
+    except (BackendNotFoundError, BackendUnavailableError, UnknownSchemeError, ImportError) as exc:
+        # Not installed, does not load, or does not serve this scheme: a listed skip.
+        # Anything else (a store that fails to open) is a real failure and propagates.
         return f"{type(exc).__name__}: {exc}"
     finally:
         storages.cleanup(loc)

@@ -78,7 +78,7 @@ def main() -> int:
     args = p.parse_args()
     n = args.aggregates * args.events_per_aggregate
     with tempfile.TemporaryDirectory(prefix="eventuali-profile-") as d:
-        url = f"sqlite:///{d}/events.db"
+        url = f"sqlite://{d}/events.db"  # d is absolute: sqlite:///abs/path.db
         carts = build_carts(args.aggregates, args.events_per_aggregate)
         ids = [c.id for c in carts]
         save_prof, load_prof = cProfile.Profile(), cProfile.Profile()

@@ -1,6 +1,6 @@
 """The end-to-end bench harness runs and writes a complete JSON document (no timing asserted).
 
-Runs ``bench/bench_e2e.py --quick`` on memory:// with tiny counts in a
+Runs ``bench/bench_e2e.py --quick`` on memory:// and a SQLite file with tiny counts in a
 subprocess, as a user would, and checks that every workload produced a row
 for the floor, each eventuali API and the eventsourcing peer, with positive
 throughputs, and that ``bench/report.py`` turns it into Markdown and a PNG.
@@ -38,7 +38,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def e2e_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "e2e.json"
-    proc = run(str(BENCH / "bench_e2e.py"), "--quick", "--storages", "memory",
+    proc = run(str(BENCH / "bench_e2e.py"), "--quick", "--storages", "memory,sqlite",
                "--backends", "python", "--aggregates", "3", "--events-per-aggregate", "4",
                "--singles", "5", "--rebuild-events", "6", "--rebuild-loops", "2",
                "--repeats", "1", "--json", str(out), cwd=ROOT)
@@ -63,8 +63,11 @@ def test_every_workload_has_every_contender(e2e_json: dict) -> None:
     assert ("create", "-", "eventuali") in seen
     assert ("create", "-", "eventsourcing") in seen
     for w in WORKLOADS - {"create"}:
-        for contender in ("eventuali-python", "eventuali-python-sync", "eventsourcing"):
-            assert (w, "memory", contender) in seen, (w, contender)
+        for storage in ("memory", "sqlite"):
+            for contender in ("eventuali-python", "eventuali-python-sync", "eventsourcing"):
+                assert (w, storage, contender) in seen, (w, storage, contender)
+    # The reference engine serves both storages: it is never among the skipped.
+    assert not [s for s in e2e_json["skipped"] if s["contender"] == "eventuali-python"]
 
 
 def test_numbers_are_positive_and_consistent(e2e_json: dict) -> None:
