@@ -17,7 +17,7 @@ def python_blocks() -> list[str]:
 def test_readme_has_the_two_fresh_machine_commands_first():
     text = README.read_text()
     first_block = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1)
-    assert "eventuali demo" in first_block and "nox -s tests" in first_block
+    assert "python -m eventuali demo" in first_block and "python -m nox -s tests" in first_block
 
 
 def test_quick_start_runs_as_written(tmp_path):
