@@ -1,0 +1,960 @@
+"""The reference PostgreSQL engine (``postgresql://``), synchronous, on psycopg 3 + psycopg_pool.
+
+This module also holds what the async twin (:mod:`.postgres_async`) shares with
+it: URL options, SQL text, input checks, append planning and error mapping.
+Only the I/O differs between the two.
+
+Global order without gaps
+-------------------------
+A position from a plain sequence (``bigserial``) is handed out when a row is
+inserted, not when its transaction commits: writer A takes 101, writer B takes
+102 and commits first, a reader pages past 102 and never sees 101.  Readers
+that try to spot holes cannot tell "not committed yet" from "rolled back", and
+filtering by ``pg_snapshot_xmin`` still skips when a newer transaction draws a
+lower sequence value (the failure reported against SQLStreamStore forks).
+
+So positions come from one counter row, ``eventuali_head``, which an append
+updates as its last step before inserting its events and keeps locked until it
+commits - the approach of Commanded's EventStore (its ``$all`` stream row) and,
+with a table lock, of the ``eventsourcing`` package.  Writers therefore hand
+out positions in commit order: the transaction that holds n commits (and is
+visible, since PostgreSQL marks a transaction committed before it releases its
+locks) before the next one can take n+1.  A reader needs no filter at all,
+positions are contiguous except where records were deleted, and ``head()`` is
+the committed counter.  The price is that commits of *appends* are serialized
+(checks on stream versions still run in parallel, before the counter is
+taken); batching records per append is the lever, as with SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterator, Sequence
+
+from eventuali.errors import (
+    ConfigurationError,
+    DuplicateEventError,
+    InvalidInputError,
+    NotAnEventualiStoreError,
+    OptimisticConcurrencyError,
+    SchemaVersionError,
+    StorageError,
+    StoreClosedError,
+    StreamDeletedError,
+    TransientStorageError,
+)
+from eventuali.records import (
+    ANY,
+    MAX_NAME_LENGTH,
+    MAX_STREAM_ID_LENGTH,
+    NO_STREAM,
+    STREAM_EXISTS,
+    NewRecord,
+    ReadFilter,
+    Record,
+    Snapshot,
+    StoreURL,
+    StreamWrite,
+)
+
+SCHEMA_VERSION = 1
+"""Version of eventuali/schema/postgresql.sql this engine writes."""
+
+MIGRATIONS: dict[int, list[str]] = {}
+"""from-version -> statements that bring a store to from-version + 1 ({schema} is substituted)."""
+
+CAPABILITIES = frozenset(
+    {"persistent", "multi_process", "snapshots", "checkpoints", "delete", "truncate", "wait_for"}
+)
+
+_INSTALL_HINT = 'pip install "eventuali[postgresql]"'
+
+# --------------------------------------------------------------------------
+# URL options
+# --------------------------------------------------------------------------
+
+DEFAULT_SCHEMA = "eventuali"
+_OPTION_DEFAULTS: dict[str, str] = {
+    "application_name": "eventuali",
+    "pool_size": "2",  # connections kept open (psycopg_pool min_size)
+    "max_overflow": "8",  # extra connections under load (max_size = pool_size + max_overflow)
+    "pool_timeout": "30",  # seconds to wait for a free connection
+    "pool_recycle": "3600",  # seconds before a connection is replaced (max_lifetime)
+    "connect_timeout": "10",  # seconds; bounded so an unreachable host fails fast
+    "schema": DEFAULT_SCHEMA,
+}
+# libpq settings passed through unchanged (TLS is the one a production URL needs).
+_LIBPQ_PASSTHROUGH = ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")
+VALID_OPTIONS = tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    """The settings of one ``postgresql://`` URL, checked."""
+
+    url: StoreURL
+    conninfo: str
+    schema: str
+    min_size: int
+    max_size: int
+    pool_timeout: float
+    max_lifetime: float
+    connect_timeout: int
+
+    @property
+    def where(self) -> str:
+        """The URL without its password, for messages."""
+        return self.url.redacted()
+
+    @property
+    def lock_key(self) -> int:
+        """Advisory-lock key of this store's schema (signed 64-bit)."""
+        digest = hashlib.blake2b(f"eventuali:{self.schema}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    @property
+    def channel(self) -> str:
+        """LISTEN/NOTIFY channel of this store (an identifier, at most 63 bytes)."""
+        return f"eventuali_{self.schema}"[:63]
+
+    @classmethod
+    def from_url(cls, url: StoreURL) -> PostgresConfig:
+        unknown = sorted(set(url.options) - set(VALID_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                f"in store URL {url.redacted()!r}; valid options for postgresql:// are "
+                f"{', '.join(VALID_OPTIONS)}"
+            )
+        opts = {**_OPTION_DEFAULTS, **url.options}
+
+        def number(name: str, kind: type, minimum: float) -> Any:
+            raw = opts[name]
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = None
+            if value is None or value < minimum:
+                raise ConfigurationError(
+                    f"option {name}={raw!r} in store URL {url.redacted()!r} must be "
+                    f"{'an integer' if kind is int else 'a number'} >= {minimum}; "
+                    f"the default is {_OPTION_DEFAULTS[name]}"
+                )
+            return value
+
+        pool_size = number("pool_size", int, 1)
+        max_overflow = number("max_overflow", int, 0)
+        pool_timeout = number("pool_timeout", float, 0.001)
+        pool_recycle = number("pool_recycle", float, 1)
+        connect_timeout = number("connect_timeout", int, 1)
+        schema = opts["schema"]
+        if not _IDENT_RE.match(schema):
+            raise ConfigurationError(
+                f"option schema={schema!r} in store URL {url.redacted()!r} is not a plain "
+                "PostgreSQL identifier; use letters, digits and '_' (at most 63, not starting "
+                f"with a digit), e.g. schema={DEFAULT_SCHEMA}"
+            )
+        from psycopg.conninfo import make_conninfo
+
+        params: dict[str, Any] = {
+            "host": url.host,
+            "port": url.port,
+            "user": url.user,
+            "password": url.password,
+            "dbname": url.database,
+            "application_name": opts["application_name"],
+            "connect_timeout": connect_timeout,
+        }
+        params.update({k: url.options[k] for k in _LIBPQ_PASSTHROUGH if k in url.options})
+        conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+        return cls(
+            url=url,
+            conninfo=conninfo,
+            schema=schema,
+            min_size=pool_size,
+            max_size=pool_size + max_overflow,
+            pool_timeout=pool_timeout,
+            max_lifetime=pool_recycle,
+            connect_timeout=connect_timeout,
+        )
+
+
+def require_psycopg() -> None:
+    """Raise ConfigurationError with the install command when psycopg 3 / psycopg_pool are missing."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"postgresql:// needs psycopg 3 and psycopg_pool, which are not installed ({exc}); "
+            f"install them with: {_INSTALL_HINT}"
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# SQL
+# --------------------------------------------------------------------------
+
+_COLUMNS = (
+    "position, event_id, stream_id, stream_type, version, event_type, "
+    "schema_version, timestamp, tenant, metadata, payload"
+)
+
+
+class Statements:
+    """The SQL of one store, with its schema name quoted in."""
+
+    def __init__(self, schema: str):
+        s = '"' + schema + '"'  # checked as a plain identifier in PostgresConfig
+        self.schema = s
+        self.script = (
+            resources.files("eventuali").joinpath("schema/postgresql.sql").read_text("utf-8")
+        ).replace("{schema}", s)
+        self.meta_exists = f"SELECT to_regclass('{s}.eventuali_meta') IS NOT NULL"
+        self.other_tables = (
+            "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = %s"
+        )
+        self.read_meta = f"SELECT value FROM {s}.eventuali_meta WHERE key = 'schema_version'"
+        self.write_meta = (
+            f"INSERT INTO {s}.eventuali_meta (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        self.lock_streams = (
+            f"SELECT stream_id, version, deleted FROM {s}.eventuali_streams "
+            "WHERE stream_id = ANY(%s) ORDER BY stream_id FOR UPDATE"
+        )
+        # New streams are inserted, existing ones (locked above) get their new version.
+        # Rows arrive sorted by stream id, so concurrent creators lock in one order.
+        self.upsert_streams = (
+            f"INSERT INTO {s}.eventuali_streams AS t (stream_id, stream_type, tenant, version) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) "
+            "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version"
+        )
+        # The serialization point (see the module docstring): held until commit.
+        self.take_positions = (
+            f"UPDATE {s}.eventuali_head SET position = position + %s "
+            "RETURNING position, pg_notify(%s, position::text)"
+        )
+        self.copy_events = f"COPY {s}.eventuali_events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        self.copy_types = [
+            "int8", "bytea", "text", "text", "int8", "text", "int4", "int8", "text", "bytea", "bytea",
+        ]  # fmt: skip
+        self.read_stream = (
+            f"SELECT {_COLUMNS} FROM {s}.eventuali_events WHERE stream_id = %s "
+            "AND version >= %s AND version <= %s ORDER BY version LIMIT %s"
+        )
+        self.read_all = f"SELECT {_COLUMNS} FROM {s}.eventuali_events WHERE position >= %s"
+        self.stream_version = (
+            f"SELECT version, deleted FROM {s}.eventuali_streams WHERE stream_id = %s"
+        )
+        self.head = f"SELECT position FROM {s}.eventuali_head"
+        self.save_snapshot = (
+            f"INSERT INTO {s}.eventuali_snapshots (stream_id, version, schema_version, timestamp, "
+            "payload) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (stream_id, version) DO UPDATE SET "
+            "schema_version = excluded.schema_version, timestamp = excluded.timestamp, "
+            "payload = excluded.payload"
+        )
+        self.load_snapshot = (
+            f"SELECT stream_id, version, schema_version, timestamp, payload FROM "
+            f"{s}.eventuali_snapshots WHERE stream_id = %s AND version <= %s "
+            "ORDER BY version DESC LIMIT 1"
+        )
+        self.prune_snapshots = (
+            f"DELETE FROM {s}.eventuali_snapshots WHERE stream_id = %s AND version NOT IN "
+            f"(SELECT version FROM {s}.eventuali_snapshots WHERE stream_id = %s "
+            "ORDER BY version DESC LIMIT %s)"
+        )
+        self.get_checkpoint = f"SELECT position FROM {s}.eventuali_checkpoints WHERE name = %s"
+        self.set_checkpoint = (
+            f"INSERT INTO {s}.eventuali_checkpoints (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+        )
+        self.tombstone = (
+            f"INSERT INTO {s}.eventuali_streams (stream_id, stream_type, version, deleted) "
+            "VALUES (%s, '', 0, true) ON CONFLICT (stream_id) DO UPDATE SET deleted = true"
+        )
+        self.delete_events = f"DELETE FROM {s}.eventuali_events WHERE stream_id = %s"
+        self.delete_snapshots = f"DELETE FROM {s}.eventuali_snapshots WHERE stream_id = %s"
+        self.truncate = (
+            f"DELETE FROM {s}.eventuali_events WHERE stream_id = %s AND version < %s"
+        )
+
+
+def read_all_query(st: Statements, filter: ReadFilter | None) -> tuple[str, list[Any]]:
+    """The WHERE clauses of read_all for ``filter`` (position and limit are appended by callers)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filter is not None:
+        if filter.event_types is not None:
+            clauses.append("event_type = ANY(%s)")
+            params.append(sorted(filter.event_types))
+        if filter.stream_types is not None:
+            clauses.append("stream_type = ANY(%s)")
+            params.append(sorted(filter.stream_types))
+        if filter.stream_id_prefix is not None:
+            # starts_with() rather than LIKE: no escaping of % and _ in user ids.
+            clauses.append("starts_with(stream_id, %s)")
+            params.append(filter.stream_id_prefix)
+        if filter.tenant is not None:
+            clauses.append("tenant = %s")
+            params.append(filter.tenant)
+    sql = st.read_all + "".join(" AND " + c for c in clauses) + " ORDER BY position LIMIT %s"
+    return sql, params
+
+
+# --------------------------------------------------------------------------
+# Input checks and append planning (shared by the sync and async engines)
+# --------------------------------------------------------------------------
+
+_BIGINT_MAX = 2**63 - 1
+
+
+def _check_name(value: Any, what: str, limit: int = MAX_NAME_LENGTH, empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, got {type(value).__name__} {value!r}")
+    if not value and not empty:
+        raise InvalidInputError(f"{what} is empty; give a non-empty string")
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{what} {value[:40]!r}… is {len(value)} characters long; the limit is {limit}"
+        )
+    if "\x00" in value:
+        raise InvalidInputError(f"{what} {value!r} contains a NUL character, which cannot be stored")
+
+
+def check_stream_id(stream_id: Any) -> None:
+    _check_name(stream_id, "stream id", MAX_STREAM_ID_LENGTH)
+
+
+def check_int(value: Any, what: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum or value > _BIGINT_MAX:
+        raise InvalidInputError(f"{what} is {value}; it must be >= {minimum}")
+
+
+def check_writes(writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None) -> None:
+    """Raise InvalidInputError / DuplicateEventError for input no engine could store."""
+    seen: set[bytes] = set()
+    for w in writes:
+        if not isinstance(w, StreamWrite):
+            raise InvalidInputError(f"append() takes StreamWrite values, got {type(w).__name__}")
+        check_stream_id(w.stream_id)
+        _check_name(w.stream_type, f"stream type of stream {w.stream_id!r}", empty=True)
+        _check_name(w.tenant, f"tenant of stream {w.stream_id!r}", empty=True)
+        ev = w.expected_version
+        if isinstance(ev, bool) or not isinstance(ev, int) or (ev < 0 and ev not in (ANY, NO_STREAM, STREAM_EXISTS)):
+            raise InvalidInputError(
+                f"expected version {ev!r} of stream {w.stream_id!r} is not valid; give an int >= 0 "
+                "or one of ANY, NO_STREAM, STREAM_EXISTS"
+            )
+        for r in w.records:
+            if not isinstance(r, NewRecord):
+                raise InvalidInputError(
+                    f"records of stream {w.stream_id!r} must be NewRecord values, got {type(r).__name__}"
+                )
+            if not isinstance(r.event_id, bytes) or len(r.event_id) != 16:
+                raise InvalidInputError(
+                    f"event id {r.event_id!r} in stream {w.stream_id!r} must be 16 bytes (a UUID's bytes)"
+                )
+            _check_name(r.event_type, f"event type in stream {w.stream_id!r}")
+            check_int(r.schema_version, f"schema version of a {r.event_type} event", 0)
+            if isinstance(r.timestamp, bool) or not isinstance(r.timestamp, int) or abs(r.timestamp) > _BIGINT_MAX:
+                raise InvalidInputError(f"timestamp {r.timestamp!r} must be an int (µs since the epoch)")
+            for name in ("metadata", "payload"):
+                if not isinstance(getattr(r, name), (bytes, bytearray, memoryview)):
+                    raise InvalidInputError(
+                        f"{name} of a {r.event_type} event in stream {w.stream_id!r} must be bytes, "
+                        f"got {type(getattr(r, name)).__name__}"
+                    )
+            if r.event_id in seen:
+                raise DuplicateEventError(
+                    r.event_id,
+                    f"event id {r.event_id.hex()} is given twice in one append; event ids must be unique",
+                )
+            seen.add(r.event_id)
+    if checkpoint is not None:
+        if not isinstance(checkpoint, tuple) or len(checkpoint) != 2:
+            raise InvalidInputError(f"checkpoint must be a (name, position) tuple, got {checkpoint!r}")
+        _check_name(checkpoint[0], "checkpoint name")
+        check_int(checkpoint[1], f"position of checkpoint {checkpoint[0]!r}", 0)
+
+
+def check_expected(stream_id: str, expected: int, actual: int) -> None:
+    ok = (
+        expected == ANY
+        or (expected == NO_STREAM and actual == 0)
+        or (expected == STREAM_EXISTS and actual > 0)
+        or expected == actual
+    )
+    if not ok:
+        raise OptimisticConcurrencyError(stream_id, expected, actual)
+
+
+@dataclass
+class AppendPlan:
+    """Rows to write, computed from the locked stream versions (positions not yet known)."""
+
+    stream_ids: list[str]
+    stream_types: list[str]
+    tenants: list[str]
+    versions: list[int]
+    rows: list[tuple]  # event rows without position: event_id … payload
+    checkpoint: tuple[str, int] | None
+
+
+def plan_append(
+    writes: Sequence[StreamWrite],
+    locked: Sequence[tuple[str, int, bool]],
+    checkpoint: tuple[str, int] | None,
+) -> AppendPlan:
+    """Check expected versions against the locked stream rows; give the rows to insert."""
+    state = {sid: (version, deleted) for sid, version, deleted in locked}
+    current: dict[str, int] = {}
+    meta: dict[str, tuple[str, str]] = {}
+    rows: list[tuple] = []
+    for w in writes:
+        sid = w.stream_id
+        version, deleted = state.get(sid, (0, False))
+        if deleted:
+            raise StreamDeletedError(sid)
+        actual = current.get(sid, version)
+        check_expected(sid, w.expected_version, actual)
+        if not w.records:
+            continue
+        st, tenant = meta.setdefault(sid, (w.stream_type, w.tenant))
+        v = actual
+        for r in w.records:
+            v += 1
+            rows.append(
+                (
+                    r.event_id, sid, w.stream_type, v, r.event_type, r.schema_version,
+                    r.timestamp, w.tenant, bytes(r.metadata), bytes(r.payload),
+                )  # fmt: skip
+            )
+        current[sid] = v
+    ids = sorted(current)
+    return AppendPlan(
+        stream_ids=ids,
+        stream_types=[meta[s][0] for s in ids],
+        tenants=[meta[s][1] for s in ids],
+        versions=[current[s] for s in ids],
+        rows=rows,
+        checkpoint=checkpoint,
+    )
+
+
+class RetryAppend(Exception):
+    """A concurrent writer created one of our streams first: redo the append from the start."""
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+_DUP_ID_RE = re.compile(r"\(event_id\)=\(\\x([0-9a-fA-F]{32})\)")
+
+
+def map_integrity(exc: Exception, plan: AppendPlan | None) -> Exception:
+    """The eventuali error for a UniqueViolation raised by an append."""
+    diag = getattr(exc, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    if constraint in ("eventuali_events_stream", "eventuali_streams_pkey"):
+        return RetryAppend()
+    if constraint == "eventuali_events_event_id":
+        m = _DUP_ID_RE.search(getattr(diag, "message_detail", None) or "")
+        event_id = bytes.fromhex(m.group(1)) if m else (plan.rows[0][0] if plan else b"")
+        return DuplicateEventError(event_id)
+    return StorageError(f"unexpected constraint violation: {exc}")
+
+
+def map_error(exc: BaseException, cfg: PostgresConfig, operation: str) -> Exception:
+    """Turn a psycopg / psycopg_pool exception into the eventuali error the protocol promises."""
+    import psycopg
+    import psycopg_pool
+
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return TransientStorageError(
+            f"{operation}: no database connection to {cfg.where} became free within "
+            f"{cfg.pool_timeout:g}s (pool of {cfg.max_size}); the server may be down or "
+            "overloaded; retry, or raise pool_size/max_overflow/pool_timeout in the URL"
+        )
+    if isinstance(exc, psycopg_pool.PoolClosed):
+        return StoreClosedError(f"{operation}: the store {cfg.where} is closed")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return StorageError(
+            f"{operation}: permission denied on {cfg.where} (schema {cfg.schema!r}): "
+            f"{exc.diag.message_primary or exc}; grant the user the privilege, or use a "
+            "schema it owns (URL option schema=…)"
+        )
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return TransientStorageError(
+            f"{operation} on {cfg.where} was cut off: {str(exc).strip()}; nothing half-done is "
+            "visible - it is safe to retry"
+        )
+    if isinstance(exc, psycopg.Error):
+        return StorageError(f"{operation} on {cfg.where} failed: {str(exc).strip()}")
+    return exc  # type: ignore[return-value]
+
+
+def connect_error(exc: BaseException, cfg: PostgresConfig) -> Exception:
+    """A clear error for a failure to open the first connection of a store."""
+    import psycopg
+
+    text = str(exc).strip()
+    url = cfg.url
+    if isinstance(exc, psycopg.OperationalError) and (
+        "password authentication failed" in text
+        or "authentication failed" in text
+        or "role" in text
+        and "does not exist" in text
+        or "no password supplied" in text
+    ):
+        return ConfigurationError(
+            f"cannot log in to {cfg.where} as user {url.user!r}: {text}; check the user name and "
+            "password in the URL"
+        )
+    if isinstance(exc, psycopg.OperationalError) and "database" in text and "does not exist" in text:
+        return ConfigurationError(
+            f"database {url.database!r} named in {cfg.where} does not exist: create it "
+            f"(createdb {url.database}) or fix the URL"
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return TransientStorageError(
+            f"cannot connect to {cfg.where} (host {url.host or 'local socket'!r}, port "
+            f"{url.port or 5432}) within connect_timeout={cfg.connect_timeout}s: {text}; check that "
+            "the server runs and is reachable, then retry"
+        )
+    return map_error(exc, cfg, "opening the store")
+
+
+# --------------------------------------------------------------------------
+# Schema creation
+# --------------------------------------------------------------------------
+
+
+def schema_steps(st: Statements, cfg: PostgresConfig, engine: str):
+    """Generator of (sql, params) steps that create or migrate the schema.
+
+    Written once for both engines: the caller runs each step in one transaction
+    and sends back its first row.  Steps run under an advisory transaction lock
+    so several processes opening the same store at once create it exactly once.
+    """
+    (exists,) = yield (st.meta_exists, None)
+    if exists:
+        (version,) = yield (st.read_meta, None)
+        version = int(version)
+        if version == SCHEMA_VERSION:
+            return
+    yield ("SELECT pg_advisory_xact_lock(%s)", (cfg.lock_key,))
+    (exists,) = yield (st.meta_exists, None)
+    if not exists:
+        (others,) = yield (st.other_tables, (cfg.schema,))
+        if others:
+            raise NotAnEventualiStoreError(
+                f"schema {cfg.schema!r} of {cfg.where} already holds {others} table(s) but no "
+                "eventuali_meta table, so it was not created by eventuali; use another schema "
+                "(URL option schema=…)"
+            )
+        yield (st.script, None)
+        yield (st.write_meta, ("schema_version", str(SCHEMA_VERSION)))
+        yield (st.write_meta, ("created_by", engine))
+        return
+    (version,) = yield (st.read_meta, None)
+    version = int(version)
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"schema {cfg.schema!r} of {cfg.where} has eventuali schema version {version}, newer "
+            f"than this engine's {SCHEMA_VERSION}; upgrade eventuali"
+        )
+    while version < SCHEMA_VERSION:
+        for stmt in MIGRATIONS[version]:
+            yield (stmt.replace("{schema}", st.schema), None)
+        version += 1
+        yield (st.write_meta, ("schema_version", str(version)))
+
+
+def _record_row(cursor: Any):
+    """psycopg row factory that builds Records without running Python code per field."""
+    new = tuple.__new__
+
+    def make(values: Sequence[Any]) -> Record:
+        return new(Record, values)
+
+    return make
+
+
+def _snapshot_row(cursor: Any):
+    new = tuple.__new__
+
+    def make(values: Sequence[Any]) -> Snapshot:
+        return new(Snapshot, values)
+
+    return make
+
+
+def check_read_stream(stream_id: Any, from_version: Any, to_version: Any, limit: Any) -> tuple[int, int]:
+    check_stream_id(stream_id)
+    check_int(from_version, "from_version", 1)
+    if to_version is not None:
+        check_int(to_version, "to_version", 0)
+        if to_version < from_version:
+            raise InvalidInputError(
+                f"to_version {to_version} is below from_version {from_version}; give to_version >= from_version"
+            )
+    if limit is not None:
+        check_int(limit, "limit", 1)
+    return (_BIGINT_MAX if to_version is None else to_version, _BIGINT_MAX if limit is None else limit)
+
+
+def check_read_all(from_position: Any, limit: Any, filter: Any) -> int:
+    check_int(from_position, "from_position", 0)
+    if limit is not None:
+        check_int(limit, "limit", 1)
+    if filter is not None and not isinstance(filter, ReadFilter):
+        raise InvalidInputError(f"filter must be a ReadFilter, got {type(filter).__name__}")
+    return _BIGINT_MAX if limit is None else limit
+
+
+def check_snapshot(snapshot: Any) -> None:
+    if not isinstance(snapshot, Snapshot):
+        raise InvalidInputError(f"save_snapshot() takes a Snapshot, got {type(snapshot).__name__}")
+    check_stream_id(snapshot.stream_id)
+    check_int(snapshot.version, "snapshot version", 1)
+    check_int(snapshot.schema_version, "snapshot schema version", 0)
+    if not isinstance(snapshot.payload, (bytes, bytearray, memoryview)):
+        raise InvalidInputError("snapshot payload must be bytes")
+
+
+# --------------------------------------------------------------------------
+# The synchronous engine
+# --------------------------------------------------------------------------
+
+
+class _Listener:
+    """One LISTEN connection per backend, in a daemon thread, waking ``wait_for`` callers.
+
+    Notifications carry the committed head position.  After a reconnect the
+    generation changes so that waiters re-read head() instead of trusting a
+    notification they may have missed while disconnected.
+    """
+
+    def __init__(self, cfg: PostgresConfig):
+        self.cfg = cfg
+        self.cond = threading.Condition()
+        self.seen = 0
+        self.generation = 0
+        self.ready = threading.Event()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="eventuali-pg-listen", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        while not self.stopped:
+            try:
+                with psycopg.connect(self.cfg.conninfo, autocommit=True) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.cfg.channel)))
+                    with self.cond:
+                        self.generation += 1
+                        self.cond.notify_all()
+                    self.ready.set()
+                    while not self.stopped:
+                        for note in conn.notifies(timeout=0.25):
+                            with self.cond:
+                                self.seen = max(self.seen, int(note.payload or 0))
+                                self.cond.notify_all()
+            except psycopg.Error:
+                with self.cond:
+                    self.generation += 1
+                    self.cond.notify_all()
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.thread.join(timeout=2)
+
+
+class PostgresBackend:
+    """A store in one PostgreSQL schema, served through a psycopg_pool.ConnectionPool.
+
+    Thread-safe: every call borrows a pooled connection for its duration.
+    """
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, cfg: PostgresConfig, pool: Any):
+        self.cfg = cfg
+        self.st = Statements(cfg.schema)
+        self._pool = pool
+        self._closed = False
+        self._listener: _Listener | None = None
+        self._listener_lock = threading.Lock()
+
+    # --- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: StoreURL) -> PostgresBackend:
+        require_psycopg()
+        import psycopg
+        import psycopg_pool
+
+        cfg = PostgresConfig.from_url(url)
+        st = Statements(cfg.schema)
+        try:
+            conn = psycopg.connect(cfg.conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise connect_error(exc, cfg) from None
+        try:
+            with conn:
+                run_schema_steps_sync(conn, st, cfg)
+        except psycopg.Error as exc:
+            raise map_error(exc, cfg, "creating the eventuali schema") from None
+        pool = psycopg_pool.ConnectionPool(
+            cfg.conninfo,
+            kwargs={"autocommit": True},
+            min_size=cfg.min_size,
+            max_size=cfg.max_size,
+            timeout=cfg.pool_timeout,
+            max_lifetime=cfg.max_lifetime,
+            name=f"eventuali:{cfg.schema}",
+            open=True,
+        )
+        return cls(cfg, pool)
+
+    # --- plumbing ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _conn(self, operation: str) -> Iterator[Any]:
+        import psycopg
+        import psycopg_pool
+
+        if self._closed:
+            raise StoreClosedError(f"{operation}: the store {self.cfg.where} is closed")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            err = map_error(exc, self.cfg, operation)
+            if isinstance(err, TransientStorageError) and not self._closed:
+                # The server may have restarted: drop every dead idle connection now,
+                # so the operations after this one get fresh ones.
+                with contextlib.suppress(Exception):
+                    self._pool.check()
+            raise err from None
+
+    # --- appends -------------------------------------------------------------
+
+    def append(
+        self, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None = None
+    ) -> list[int]:
+        writes = list(writes)
+        check_writes(writes, checkpoint)
+        if not writes and checkpoint is None:
+            return []
+        for attempt in range(8):
+            try:
+                with self._conn("append") as conn:
+                    with conn.transaction():
+                        return self._append_in(conn, writes, checkpoint)
+            except RetryAppend:
+                time.sleep(0.001 * attempt)
+        raise TransientStorageError(
+            f"append to {self.cfg.where}: streams kept being created concurrently; retry"
+        )
+
+    def _append_in(self, conn: Any, writes: list[StreamWrite], checkpoint: tuple[str, int] | None) -> list[int]:
+        """The append, inside the caller's transaction (tests hold it open on purpose)."""
+        import psycopg
+
+        st = self.st
+        ids = sorted({w.stream_id for w in writes})
+        locked = conn.execute(st.lock_streams, (ids,)).fetchall()
+        plan = plan_append(writes, locked, checkpoint)
+        positions: list[int] = []
+        try:
+            if plan.rows:
+                n = len(plan.rows)
+                with conn.pipeline():
+                    conn.execute(
+                        st.upsert_streams,
+                        (plan.stream_ids, plan.stream_types, plan.tenants, plan.versions),
+                    )
+                    cur = conn.execute(st.take_positions, (n, self.cfg.channel))
+                last = cur.fetchone()[0]
+                first = last - n + 1
+                positions = list(range(first, last + 1))
+                with conn.cursor().copy(st.copy_events) as copy:
+                    copy.set_types(st.copy_types)
+                    write = copy.write_row
+                    for pos, row in zip(positions, plan.rows):
+                        write((pos, *row))
+            if checkpoint is not None:
+                conn.execute(st.set_checkpoint, checkpoint)
+        except psycopg.errors.UniqueViolation as exc:
+            raise map_integrity(exc, plan) from None
+        return positions
+
+    # --- reads ---------------------------------------------------------------
+
+    def read_stream(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        to_v, lim = check_read_stream(stream_id, from_version, to_version, limit)
+        with self._conn("read_stream") as conn:
+            cur = conn.cursor(binary=True, row_factory=_record_row)
+            return cur.execute(self.st.read_stream, (stream_id, from_version, to_v, lim)).fetchall()
+
+    def read_all(
+        self, from_position: int = 1, limit: int | None = None, filter: ReadFilter | None = None
+    ) -> list[Record]:
+        lim = check_read_all(from_position, limit, filter)
+        sql, params = read_all_query(self.st, filter)
+        with self._conn("read_all") as conn:
+            cur = conn.cursor(binary=True, row_factory=_record_row)
+            return cur.execute(sql, (from_position, *params, lim)).fetchall()
+
+    def stream_version(self, stream_id: str) -> int:
+        check_stream_id(stream_id)
+        with self._conn("stream_version") as conn:
+            row = conn.execute(self.st.stream_version, (stream_id,)).fetchone()
+        return 0 if row is None or row[1] else row[0]
+
+    def head(self) -> int:
+        with self._conn("head") as conn:
+            return conn.execute(self.st.head).fetchone()[0]
+
+    # --- snapshots -----------------------------------------------------------
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        check_snapshot(snapshot)
+        with self._conn("save_snapshot") as conn:
+            conn.execute(
+                self.st.save_snapshot,
+                (snapshot.stream_id, snapshot.version, snapshot.schema_version,
+                 snapshot.timestamp, bytes(snapshot.payload)),
+            )  # fmt: skip
+
+    def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
+        check_stream_id(stream_id)
+        if max_version is not None:
+            check_int(max_version, "max_version", 0)
+        with self._conn("load_snapshot") as conn:
+            cur = conn.cursor(binary=True, row_factory=_snapshot_row)
+            return cur.execute(
+                self.st.load_snapshot, (stream_id, _BIGINT_MAX if max_version is None else max_version)
+            ).fetchone()
+
+    def prune_snapshots(self, stream_id: str, keep: int) -> int:
+        check_stream_id(stream_id)
+        check_int(keep, "keep", 0)
+        with self._conn("prune_snapshots") as conn:
+            return conn.execute(self.st.prune_snapshots, (stream_id, stream_id, keep)).rowcount
+
+    # --- checkpoints ---------------------------------------------------------
+
+    def get_checkpoint(self, name: str) -> int | None:
+        _check_name(name, "checkpoint name")
+        with self._conn("get_checkpoint") as conn:
+            row = conn.execute(self.st.get_checkpoint, (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_checkpoint(self, name: str, position: int) -> None:
+        _check_name(name, "checkpoint name")
+        check_int(position, f"position of checkpoint {name!r}", 0)
+        with self._conn("set_checkpoint") as conn:
+            conn.execute(self.st.set_checkpoint, (name, position))
+
+    # --- live ----------------------------------------------------------------
+
+    def _ensure_listener(self, timeout: float) -> _Listener:
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = _Listener(self.cfg)
+        self._listener.ready.wait(timeout)
+        return self._listener
+
+    def wait_for(self, after_position: int, timeout: float) -> int:
+        check_int(after_position, "after_position", 0)
+        if not isinstance(timeout, (int, float)) or timeout < 0:
+            raise InvalidInputError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        deadline = time.monotonic() + timeout
+        listener = self._ensure_listener(timeout)
+        # LISTEN is active (or the timeout passed): a commit after this head()
+        # shows up as a notification, so the wait below cannot miss it.
+        head = self.head()
+        while head <= after_position:
+            with listener.cond:
+                generation = listener.generation
+                while listener.seen <= after_position and listener.generation == generation:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    listener.cond.wait(remaining)
+            head = self.head()
+            if time.monotonic() >= deadline:
+                break
+        return head
+
+    # --- retention -----------------------------------------------------------
+
+    def delete_stream(self, stream_id: str) -> int:
+        check_stream_id(stream_id)
+        with self._conn("delete_stream") as conn, conn.transaction():
+            conn.execute(self.st.tombstone, (stream_id,))
+            removed = conn.execute(self.st.delete_events, (stream_id,)).rowcount
+            conn.execute(self.st.delete_snapshots, (stream_id,))
+        return removed
+
+    def truncate_stream(self, stream_id: str, before_version: int) -> int:
+        check_stream_id(stream_id)
+        check_int(before_version, "before_version", 0)
+        with self._conn("truncate_stream") as conn:
+            return conn.execute(self.st.truncate, (stream_id, before_version)).rowcount
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is not None:
+            self._listener.stop()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.cfg.where!r}, schema={self.cfg.schema!r})"
+
+
+def run_schema_steps_sync(conn: Any, st: Statements, cfg: PostgresConfig) -> None:
+    from . import __version__
+
+    with conn.transaction():
+        steps = schema_steps(st, cfg, f"python {__version__}")
+        result = None
+        while True:
+            try:
+                sql, params = steps.send(result)
+            except StopIteration:
+                return
+            cur = conn.execute(sql, params)
+            result = cur.fetchone() if cur.description is not None else None
