@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterator, Sequence
 
+from eventuali import record_validation as check
 from eventuali.errors import (
     ConfigurationError,
     DuplicateEventError,
-    InvalidInputError,
     NotAnEventualiStoreError,
     OptimisticConcurrencyError,
     SchemaVersionError,
@@ -51,11 +51,8 @@ from eventuali.errors import (
 )
 from eventuali.records import (
     ANY,
-    MAX_NAME_LENGTH,
-    MAX_STREAM_ID_LENGTH,
     NO_STREAM,
     STREAM_EXISTS,
-    NewRecord,
     ReadFilter,
     Record,
     Snapshot,
@@ -310,81 +307,10 @@ def read_all_query(st: Statements, filter: ReadFilter | None) -> tuple[str, list
 
 
 # --------------------------------------------------------------------------
-# Input checks and append planning (shared by the sync and async engines)
+# Append planning (shared by the sync and async engines)
 # --------------------------------------------------------------------------
 
-_BIGINT_MAX = 2**63 - 1
-
-
-def _check_name(value: Any, what: str, limit: int = MAX_NAME_LENGTH, empty: bool = False) -> None:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a str, got {type(value).__name__} {value!r}")
-    if not value and not empty:
-        raise InvalidInputError(f"{what} is empty; give a non-empty string")
-    if len(value) > limit:
-        raise InvalidInputError(
-            f"{what} {value[:40]!r}… is {len(value)} characters long; the limit is {limit}"
-        )
-    if "\x00" in value:
-        raise InvalidInputError(f"{what} {value!r} contains a NUL character, which cannot be stored")
-
-
-def check_stream_id(stream_id: Any) -> None:
-    _check_name(stream_id, "stream id", MAX_STREAM_ID_LENGTH)
-
-
-def check_int(value: Any, what: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"{what} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum or value > _BIGINT_MAX:
-        raise InvalidInputError(f"{what} is {value}; it must be >= {minimum}")
-
-
-def check_writes(writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None) -> None:
-    """Raise InvalidInputError / DuplicateEventError for input no engine could store."""
-    seen: set[bytes] = set()
-    for w in writes:
-        if not isinstance(w, StreamWrite):
-            raise InvalidInputError(f"append() takes StreamWrite values, got {type(w).__name__}")
-        check_stream_id(w.stream_id)
-        _check_name(w.stream_type, f"stream type of stream {w.stream_id!r}", empty=True)
-        _check_name(w.tenant, f"tenant of stream {w.stream_id!r}", empty=True)
-        ev = w.expected_version
-        if isinstance(ev, bool) or not isinstance(ev, int) or (ev < 0 and ev not in (ANY, NO_STREAM, STREAM_EXISTS)):
-            raise InvalidInputError(
-                f"expected version {ev!r} of stream {w.stream_id!r} is not valid; give an int >= 0 "
-                "or one of ANY, NO_STREAM, STREAM_EXISTS"
-            )
-        for r in w.records:
-            if not isinstance(r, NewRecord):
-                raise InvalidInputError(
-                    f"records of stream {w.stream_id!r} must be NewRecord values, got {type(r).__name__}"
-                )
-            if not isinstance(r.event_id, bytes) or len(r.event_id) != 16:
-                raise InvalidInputError(
-                    f"event id {r.event_id!r} in stream {w.stream_id!r} must be 16 bytes (a UUID's bytes)"
-                )
-            _check_name(r.event_type, f"event type in stream {w.stream_id!r}")
-            check_int(r.schema_version, f"schema version of a {r.event_type} event", 0)
-            if isinstance(r.timestamp, bool) or not isinstance(r.timestamp, int) or abs(r.timestamp) > _BIGINT_MAX:
-                raise InvalidInputError(f"timestamp {r.timestamp!r} must be an int (µs since the epoch)")
-            for name in ("metadata", "payload"):
-                if not isinstance(getattr(r, name), (bytes, bytearray, memoryview)):
-                    raise InvalidInputError(
-                        f"{name} of a {r.event_type} event in stream {w.stream_id!r} must be bytes, "
-                        f"got {type(getattr(r, name)).__name__}"
-                    )
-            if r.event_id in seen:
-                raise DuplicateEventError(
-                    r.event_id,
-                    f"event id {r.event_id.hex()} is given twice in one append; event ids must be unique",
-                )
-            seen.add(r.event_id)
-    if checkpoint is not None:
-        if not isinstance(checkpoint, tuple) or len(checkpoint) != 2:
-            raise InvalidInputError(f"checkpoint must be a (name, position) tuple, got {checkpoint!r}")
-        _check_name(checkpoint[0], "checkpoint name")
-        check_int(checkpoint[1], f"position of checkpoint {checkpoint[0]!r}", 0)
+_BIGINT_MAX = check.INT64_MAX
 
 
 def check_expected(stream_id: str, expected: int, actual: int) -> None:
@@ -421,25 +347,23 @@ def plan_append(
     meta: dict[str, tuple[str, str]] = {}
     rows: list[tuple] = []
     for w in writes:
-        sid = w.stream_id
+        sid, stream_type, expected, records = w[:4]
+        tenant = w[4] if len(w) > 4 else ""
         version, deleted = state.get(sid, (0, False))
         if deleted:
             raise StreamDeletedError(sid)
         actual = current.get(sid, version)
-        check_expected(sid, w.expected_version, actual)
-        if not w.records:
+        check_expected(sid, expected, actual)
+        if not records:
             continue
-        st, tenant = meta.setdefault(sid, (w.stream_type, w.tenant))
-        v = actual
-        for r in w.records:
-            v += 1
-            rows.append(
-                (
-                    r.event_id, sid, w.stream_type, v, r.event_type, r.schema_version,
-                    r.timestamp, w.tenant, bytes(r.metadata), bytes(r.payload),
-                )  # fmt: skip
-            )
-        current[sid] = v
+        meta.setdefault(sid, (stream_type, tenant))
+        rows.extend(
+            [
+                (eid, sid, stream_type, v, etype, sv, ts, tenant, md, payload)
+                for v, (eid, etype, sv, ts, md, payload) in enumerate(records, actual + 1)
+            ]
+        )
+        current[sid] = actual + len(records)
     ids = sorted(current)
     return AppendPlan(
         stream_ids=ids,
@@ -600,37 +524,8 @@ def _snapshot_row(cursor: Any):
     return make
 
 
-def check_read_stream(stream_id: Any, from_version: Any, to_version: Any, limit: Any) -> tuple[int, int]:
-    check_stream_id(stream_id)
-    check_int(from_version, "from_version", 1)
-    if to_version is not None:
-        check_int(to_version, "to_version", 0)
-        if to_version < from_version:
-            raise InvalidInputError(
-                f"to_version {to_version} is below from_version {from_version}; give to_version >= from_version"
-            )
-    if limit is not None:
-        check_int(limit, "limit", 1)
-    return (_BIGINT_MAX if to_version is None else to_version, _BIGINT_MAX if limit is None else limit)
-
-
-def check_read_all(from_position: Any, limit: Any, filter: Any) -> int:
-    check_int(from_position, "from_position", 0)
-    if limit is not None:
-        check_int(limit, "limit", 1)
-    if filter is not None and not isinstance(filter, ReadFilter):
-        raise InvalidInputError(f"filter must be a ReadFilter, got {type(filter).__name__}")
-    return _BIGINT_MAX if limit is None else limit
-
-
-def check_snapshot(snapshot: Any) -> None:
-    if not isinstance(snapshot, Snapshot):
-        raise InvalidInputError(f"save_snapshot() takes a Snapshot, got {type(snapshot).__name__}")
-    check_stream_id(snapshot.stream_id)
-    check_int(snapshot.version, "snapshot version", 1)
-    check_int(snapshot.schema_version, "snapshot schema version", 0)
-    if not isinstance(snapshot.payload, (bytes, bytearray, memoryview)):
-        raise InvalidInputError("snapshot payload must be bytes")
+def _or_max(value: int | None) -> int:
+    return _BIGINT_MAX if value is None else value
 
 
 # --------------------------------------------------------------------------
@@ -757,8 +652,7 @@ class PostgresBackend:
     def append(
         self, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None = None
     ) -> list[int]:
-        writes = list(writes)
-        check_writes(writes, checkpoint)
+        check.check_append(writes, checkpoint)
         if not writes and checkpoint is None:
             return []
         for attempt in range(8):
@@ -777,7 +671,7 @@ class PostgresBackend:
         import psycopg
 
         st = self.st
-        ids = sorted({w.stream_id for w in writes})
+        ids = sorted({w[0] for w in writes})
         locked = conn.execute(st.lock_streams, (ids,)).fetchall()
         plan = plan_append(writes, locked, checkpoint)
         positions: list[int] = []
@@ -813,22 +707,23 @@ class PostgresBackend:
         to_version: int | None = None,
         limit: int | None = None,
     ) -> list[Record]:
-        to_v, lim = check_read_stream(stream_id, from_version, to_version, limit)
+        check.check_read_stream(stream_id, from_version, to_version, limit)
+        params = (stream_id, from_version, _or_max(to_version), _or_max(limit))
         with self._conn("read_stream") as conn:
             cur = conn.cursor(binary=True, row_factory=_record_row)
-            return cur.execute(self.st.read_stream, (stream_id, from_version, to_v, lim)).fetchall()
+            return cur.execute(self.st.read_stream, params).fetchall()
 
     def read_all(
         self, from_position: int = 1, limit: int | None = None, filter: ReadFilter | None = None
     ) -> list[Record]:
-        lim = check_read_all(from_position, limit, filter)
+        check.check_read_all(from_position, limit, filter)
         sql, params = read_all_query(self.st, filter)
         with self._conn("read_all") as conn:
             cur = conn.cursor(binary=True, row_factory=_record_row)
-            return cur.execute(sql, (from_position, *params, lim)).fetchall()
+            return cur.execute(sql, (from_position, *params, _or_max(limit))).fetchall()
 
     def stream_version(self, stream_id: str) -> int:
-        check_stream_id(stream_id)
+        check.check_stream_id(stream_id)
         with self._conn("stream_version") as conn:
             row = conn.execute(self.st.stream_version, (stream_id,)).fetchone()
         return 0 if row is None or row[1] else row[0]
@@ -840,41 +735,37 @@ class PostgresBackend:
     # --- snapshots -----------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        check_snapshot(snapshot)
-        with self._conn("save_snapshot") as conn:
-            conn.execute(
-                self.st.save_snapshot,
-                (snapshot.stream_id, snapshot.version, snapshot.schema_version,
-                 snapshot.timestamp, bytes(snapshot.payload)),
-            )  # fmt: skip
+        check.check_snapshot(snapshot)
+        snap = Snapshot(*snapshot)
+        with self._conn("save_snapshot") as conn, conn.transaction():
+            row = conn.execute(self.st.stream_version, (snap.stream_id,)).fetchone()
+            if row is not None and row[1]:
+                raise StreamDeletedError(snap.stream_id)
+            conn.execute(self.st.save_snapshot, snap)
 
     def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
-        check_stream_id(stream_id)
-        if max_version is not None:
-            check_int(max_version, "max_version", 0)
+        check.check_stream_id(stream_id)
+        check.check_optional_int(max_version, "max_version", 0)
         with self._conn("load_snapshot") as conn:
             cur = conn.cursor(binary=True, row_factory=_snapshot_row)
-            return cur.execute(
-                self.st.load_snapshot, (stream_id, _BIGINT_MAX if max_version is None else max_version)
-            ).fetchone()
+            return cur.execute(self.st.load_snapshot, (stream_id, _or_max(max_version))).fetchone()
 
     def prune_snapshots(self, stream_id: str, keep: int) -> int:
-        check_stream_id(stream_id)
-        check_int(keep, "keep", 0)
+        check.check_stream_id(stream_id)
+        check.check_int(keep, "keep", 0)
         with self._conn("prune_snapshots") as conn:
             return conn.execute(self.st.prune_snapshots, (stream_id, stream_id, keep)).rowcount
 
     # --- checkpoints ---------------------------------------------------------
 
     def get_checkpoint(self, name: str) -> int | None:
-        _check_name(name, "checkpoint name")
+        check.check_name(name, "checkpoint name")
         with self._conn("get_checkpoint") as conn:
             row = conn.execute(self.st.get_checkpoint, (name,)).fetchone()
         return None if row is None else row[0]
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        _check_name(name, "checkpoint name")
-        check_int(position, f"position of checkpoint {name!r}", 0)
+        check.check_checkpoint(name, position)
         with self._conn("set_checkpoint") as conn:
             conn.execute(self.st.set_checkpoint, (name, position))
 
@@ -888,9 +779,7 @@ class PostgresBackend:
         return self._listener
 
     def wait_for(self, after_position: int, timeout: float) -> int:
-        check_int(after_position, "after_position", 0)
-        if not isinstance(timeout, (int, float)) or timeout < 0:
-            raise InvalidInputError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        check.check_wait(after_position, timeout)
         deadline = time.monotonic() + timeout
         listener = self._ensure_listener(timeout)
         # LISTEN is active (or the timeout passed): a commit after this head()
@@ -912,7 +801,7 @@ class PostgresBackend:
     # --- retention -----------------------------------------------------------
 
     def delete_stream(self, stream_id: str) -> int:
-        check_stream_id(stream_id)
+        check.check_stream_id(stream_id)
         with self._conn("delete_stream") as conn, conn.transaction():
             conn.execute(self.st.tombstone, (stream_id,))
             removed = conn.execute(self.st.delete_events, (stream_id,)).rowcount
@@ -920,8 +809,8 @@ class PostgresBackend:
         return removed
 
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
-        check_stream_id(stream_id)
-        check_int(before_version, "before_version", 0)
+        check.check_stream_id(stream_id)
+        check.check_int(before_version, "before_version", 1)
         with self._conn("truncate_stream") as conn:
             return conn.execute(self.st.truncate, (stream_id, before_version)).rowcount
 
