@@ -214,7 +214,13 @@ class Statements:
         self.script = (
             resources.files("eventuali").joinpath("schema/postgresql.sql").read_text("utf-8")
         ).replace("{schema}", s)
-        self.meta_exists = f"SELECT to_regclass('{s}.eventuali_meta') IS NOT NULL"
+        # A catalog query, not to_regclass(): the relation cache is not refreshed by
+        # taking an advisory lock, so to_regclass could miss a table another
+        # process created while we waited for the lock.
+        self.meta_exists = (
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+            f"WHERE schemaname = '{schema}' AND tablename = 'eventuali_meta')"
+        )
         self.other_tables = (
             "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = %s"
         )
