@@ -25,7 +25,8 @@ from .errors import (
     TransientStorageError,
     UnknownSchemeError,
 )
-from .event import Event, UnknownEvent, register_event, registry, upcaster
+from .event import Event, UnknownEvent, register_event, upcaster
+from .event import registry as event_registry
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
 from .store import EventStore, StoredEvent, SyncEventStore
@@ -60,6 +61,6 @@ __all__ = [
     "UnknownEvent",
     "UnknownSchemeError",
     "register_event",
-    "registry",
+    "event_registry",
     "upcaster",
 ]
