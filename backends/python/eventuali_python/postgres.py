@@ -470,7 +470,7 @@ def connect_error(exc: BaseException, cfg: PostgresConfig) -> Exception:
 # --------------------------------------------------------------------------
 
 
-def schema_steps(st: Statements, cfg: PostgresConfig, engine: str):
+def schema_steps(st: Statements, cfg: PostgresConfig, engine: str, create: bool = True):
     """Generator of (sql, params) steps that create or migrate the schema.
 
     Written once for both engines: the caller runs each step in one transaction
@@ -483,6 +483,12 @@ def schema_steps(st: Statements, cfg: PostgresConfig, engine: str):
         version = int(version)
         if version == SCHEMA_VERSION:
             return
+    if not create:  # a read-only server (hot standby): it can only use what the primary made
+        raise StorageError(
+            f"{cfg.where} has no eventuali schema {cfg.schema!r} at version {SCHEMA_VERSION} and "
+            "this connection may not create it (a replica that has not replayed it yet?); "
+            "open the store on the primary first"
+        )
     yield ("SELECT pg_advisory_xact_lock(%s)", (cfg.lock_key,))
     (exists,) = yield (st.meta_exists, None)
     if not exists:

@@ -82,8 +82,9 @@ class AsyncPostgresBackend:
 
     capabilities = CAPABILITIES
 
-    def __init__(self, url: StoreURL):
+    def __init__(self, url: StoreURL, *, create_schema: bool = True):
         require_psycopg()
+        self._create_schema = create_schema
         self.cfg = PostgresConfig.from_url(url)  # bad options fail here, before any I/O
         self.st = Statements(self.cfg.schema)
         self._pool: Any = None
@@ -115,7 +116,7 @@ class AsyncPostgresBackend:
                 raise connect_error(exc, cfg) from None
             try:
                 async with conn:
-                    await _run_schema_steps(conn, self.st, cfg)
+                    await _run_schema_steps(conn, self.st, cfg, self._create_schema)
             except psycopg.Error as exc:
                 raise map_error(exc, cfg, "creating the eventuali schema") from None
             pool = psycopg_pool.AsyncConnectionPool(
@@ -305,6 +306,24 @@ class AsyncPostgresBackend:
             head = await self.head()
         return head
 
+    # --- replication facts (used by eventuali.performance.ReplicaManager) -----
+
+    async def wal_state(self) -> tuple[bool, int, float | None]:
+        """(in_recovery, lsn, replay_age_ms) of the server behind this store.
+
+        ``lsn`` is the WAL position written (primary) or replayed (standby), as
+        an int; ``replay_age_ms`` is the time since a standby last replayed a
+        transaction (None on a primary, or before any replay).
+        """
+        async with self._conn("wal_state") as conn:
+            cur = await conn.execute(
+                "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() "
+                "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8, "
+                "(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8"
+            )
+            in_recovery, lsn, age = await cur.fetchone()
+        return bool(in_recovery), int(lsn or 0), age
+
     # --- retention -----------------------------------------------------------
 
     async def delete_stream(self, stream_id: str) -> int:
@@ -342,11 +361,11 @@ class AsyncPostgresBackend:
         return f"AsyncPostgresBackend({self.cfg.where!r}, schema={self.cfg.schema!r})"
 
 
-async def _run_schema_steps(conn: Any, st: Statements, cfg: PostgresConfig) -> None:
+async def _run_schema_steps(conn: Any, st: Statements, cfg: PostgresConfig, create: bool) -> None:
     from . import __version__
 
     async with conn.transaction():
-        steps = schema_steps(st, cfg, f"python {__version__}")
+        steps = schema_steps(st, cfg, f"python {__version__}", create)
         result = None
         while True:
             try:
