@@ -229,26 +229,12 @@ class Statements:
             f"INSERT INTO {s}.eventuali_meta (key, value) VALUES (%s, %s) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
-        self.lock_streams = (
-            f"SELECT stream_id, version, deleted FROM {s}.eventuali_streams "
-            "WHERE stream_id = ANY(%s) ORDER BY stream_id FOR UPDATE"
+        self.append = (
+            # %b: binary parameters (no text escaping of every array element).
+            f"SELECT {s}.eventuali_append(%b::text[], %b::text[], %b::text[], %b::int8[], "
+            "%b::int4[], %b::int4[], %b::int4[], %b::bytea[], %b::text[], %b::int4[], %b::int8[], "
+            "%b::bytea[], %b::bytea[], %b::text, %b::int8, %b::text)"
         )
-        # New streams are inserted, existing ones (locked above) get their new version.
-        # Rows arrive sorted by stream id, so concurrent creators lock in one order.
-        self.upsert_streams = (
-            f"INSERT INTO {s}.eventuali_streams AS t (stream_id, stream_type, tenant, version) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) "
-            "ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version"
-        )
-        # The serialization point (see the module docstring): held until commit.
-        self.take_positions = (
-            f"UPDATE {s}.eventuali_head SET position = position + %s "
-            "RETURNING position, pg_notify(%s, position::text)"
-        )
-        self.copy_events = f"COPY {s}.eventuali_events ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        self.copy_types = [
-            "int8", "bytea", "text", "text", "int8", "text", "int4", "int8", "text", "bytea", "bytea",
-        ]  # fmt: skip
         self.read_stream = (
             f"SELECT {_COLUMNS} FROM {s}.eventuali_events WHERE stream_id = %s "
             "AND version >= %s AND version <= %s ORDER BY version LIMIT %s"
@@ -319,66 +305,51 @@ def read_all_query(st: Statements, filter: ReadFilter | None) -> tuple[str, list
 _BIGINT_MAX = check.INT64_MAX
 
 
-def check_expected(stream_id: str, expected: int, actual: int) -> None:
-    ok = (
-        expected == ANY
-        or (expected == NO_STREAM and actual == 0)
-        or (expected == STREAM_EXISTS and actual > 0)
-        or expected == actual
-    )
-    if not ok:
-        raise OptimisticConcurrencyError(stream_id, expected, actual)
+def append_params(
+    writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None, channel: str
+) -> tuple[tuple, int]:
+    """Parameters of one ``eventuali_append`` call (columns as arrays), and the record count.
 
-
-@dataclass
-class AppendPlan:
-    """Rows to write, computed from the locked stream versions (positions not yet known)."""
-
-    stream_ids: list[str]
-    stream_types: list[str]
-    tenants: list[str]
-    versions: list[int]
-    rows: list[tuple]  # event rows without position: event_id … payload
-    checkpoint: tuple[str, int] | None
-
-
-def plan_append(
-    writes: Sequence[StreamWrite],
-    locked: Sequence[tuple[str, int, bool]],
-    checkpoint: tuple[str, int] | None,
-) -> AppendPlan:
-    """Check expected versions against the locked stream rows; give the rows to insert."""
-    state = {sid: (version, deleted) for sid, version, deleted in locked}
-    current: dict[str, int] = {}
-    meta: dict[str, tuple[str, str]] = {}
-    rows: list[tuple] = []
-    for w in writes:
-        sid, stream_type, expected, records = w[:4]
-        tenant = w[4] if len(w) > 4 else ""
-        version, deleted = state.get(sid, (0, False))
-        if deleted:
-            raise StreamDeletedError(sid)
-        actual = current.get(sid, version)
-        check_expected(sid, expected, actual)
-        if not records:
-            continue
-        meta.setdefault(sid, (stream_type, tenant))
-        rows.extend(
-            [
-                (eid, sid, stream_type, v, etype, sv, ts, tenant, md, payload)
-                for v, (eid, etype, sv, ts, md, payload) in enumerate(records, actual + 1)
-            ]
-        )
-        current[sid] = actual + len(records)
-    ids = sorted(current)
-    return AppendPlan(
-        stream_ids=ids,
-        stream_types=[meta[s][0] for s in ids],
-        tenants=[meta[s][1] for s in ids],
-        versions=[current[s] for s in ids],
-        rows=rows,
-        checkpoint=checkpoint,
-    )
+    Versions, stream checks and positions are the server's business (see the
+    function in eventuali/schema/postgresql.sql): one round trip per append.
+    """
+    w_ids: list[str] = []
+    w_types: list[str] = []
+    w_tenants: list[str] = []
+    w_expected: list[int] = []
+    w_counts: list[int] = []
+    r_write: list[int] = []
+    r_offset: list[int] = []
+    ids: list[bytes] = []
+    etypes: list[str] = []
+    svs: list[int] = []
+    tss: list[int] = []
+    metas: list[bytes] = []
+    payloads: list[bytes] = []
+    for wi, w in enumerate(writes, 1):
+        w_ids.append(w[0])
+        w_types.append(w[1])
+        w_expected.append(w[2])
+        w_tenants.append(w[4] if len(w) > 4 else "")
+        records = w[3]
+        n = len(records)
+        w_counts.append(n)
+        if n:
+            r_write.extend([wi] * n)
+            r_offset.extend(range(1, n + 1))
+            a, b, c, d, e, f = zip(*records)
+            ids.extend(a)
+            etypes.extend(b)
+            svs.extend(c)
+            tss.extend(d)
+            metas.extend(e)
+            payloads.extend(f)
+    name, position = checkpoint if checkpoint is not None else (None, None)
+    params = (
+        w_ids, w_types, w_tenants, w_expected, w_counts, r_write, r_offset,
+        ids, etypes, svs, tss, metas, payloads, name, position, channel,
+    )  # fmt: skip
+    return params, len(ids)
 
 
 class RetryAppend(Exception):
@@ -392,17 +363,32 @@ class RetryAppend(Exception):
 _DUP_ID_RE = re.compile(r"\(event_id\)=\(\\x([0-9a-fA-F]{32})\)")
 
 
-def map_integrity(exc: Exception, plan: AppendPlan | None) -> Exception:
-    """The eventuali error for a UniqueViolation raised by an append."""
+def map_append_error(exc: Exception, params: tuple) -> Exception | None:
+    """The eventuali error for a database error raised by ``eventuali_append``, or None.
+
+    A concurrent writer that created one of our new streams first (a unique
+    violation on (stream_id, version)) or a deadlock means: run the append
+    again, it will see the other writer's result and decide properly.
+    """
+    import psycopg
+
     diag = getattr(exc, "diag", None)
-    constraint = getattr(diag, "constraint_name", None) or ""
-    if constraint in ("eventuali_events_stream", "eventuali_streams_pkey"):
+    state = getattr(diag, "sqlstate", None)
+    if state == "EV409":
+        expected, actual = (int(x) for x in (diag.message_detail or "0 0").split())
+        return OptimisticConcurrencyError(diag.message_primary, expected, actual)
+    if state == "EV410":
+        return StreamDeletedError(diag.message_primary)
+    if isinstance(exc, psycopg.errors.DeadlockDetected):
         return RetryAppend()
-    if constraint == "eventuali_events_event_id":
-        m = _DUP_ID_RE.search(getattr(diag, "message_detail", None) or "")
-        event_id = bytes.fromhex(m.group(1)) if m else (plan.rows[0][0] if plan else b"")
-        return DuplicateEventError(event_id)
-    return StorageError(f"unexpected constraint violation: {exc}")
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        constraint = diag.constraint_name or ""
+        if constraint in ("eventuali_events_stream", "eventuali_streams_pkey"):
+            return RetryAppend()
+        if constraint == "eventuali_events_event_id":
+            m = _DUP_ID_RE.search(diag.message_detail or "")
+            return DuplicateEventError(bytes.fromhex(m.group(1)) if m else params[7][0])
+    return None
 
 
 def map_error(exc: BaseException, cfg: PostgresConfig, operation: str) -> Exception:
@@ -670,45 +656,27 @@ class PostgresBackend:
         for attempt in range(8):
             try:
                 with self._conn("append") as conn:
-                    with conn.transaction():
-                        return self._append_in(conn, writes, checkpoint)
+                    return self._append_in(conn, writes, checkpoint)
             except RetryAppend:
                 time.sleep(0.001 * attempt)
         raise TransientStorageError(
             f"append to {self.cfg.where}: streams kept being created concurrently; retry"
         )
 
-    def _append_in(self, conn: Any, writes: list[StreamWrite], checkpoint: tuple[str, int] | None) -> list[int]:
-        """The append, inside the caller's transaction (tests hold it open on purpose)."""
+    def _append_in(self, conn: Any, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None) -> list[int]:
+        """The append as one statement on ``conn`` (in autocommit mode, its own transaction;
+        tests call it inside a transaction they hold open on purpose)."""
         import psycopg
 
-        st = self.st
-        ids = sorted({w[0] for w in writes})
-        locked = conn.execute(st.lock_streams, (ids,)).fetchall()
-        plan = plan_append(writes, locked, checkpoint)
-        positions: list[int] = []
+        params, total = append_params(writes, checkpoint, self.cfg.channel)
         try:
-            if plan.rows:
-                n = len(plan.rows)
-                with conn.pipeline():
-                    conn.execute(
-                        st.upsert_streams,
-                        (plan.stream_ids, plan.stream_types, plan.tenants, plan.versions),
-                    )
-                    cur = conn.execute(st.take_positions, (n, self.cfg.channel))
-                last = cur.fetchone()[0]
-                first = last - n + 1
-                positions = list(range(first, last + 1))
-                with conn.cursor().copy(st.copy_events) as copy:
-                    copy.set_types(st.copy_types)
-                    write = copy.write_row
-                    for pos, row in zip(positions, plan.rows):
-                        write((pos, *row))
-            if checkpoint is not None:
-                conn.execute(st.set_checkpoint, checkpoint)
-        except psycopg.errors.UniqueViolation as exc:
-            raise map_integrity(exc, plan) from None
-        return positions
+            last = conn.execute(self.st.append, params, binary=True).fetchone()[0]
+        except psycopg.DatabaseError as exc:
+            err = map_append_error(exc, params)
+            if err is None:
+                raise
+            raise err from None
+        return list(range(last - total + 1, last + 1)) if total else []
 
     # --- reads ---------------------------------------------------------------
 

@@ -27,8 +27,8 @@ from .postgres import (
     _snapshot_row,
     connect_error,
     map_error,
-    map_integrity,
-    plan_append,
+    append_params,
+    map_append_error,
     read_all_query,
     require_psycopg,
     schema_steps,
@@ -163,8 +163,7 @@ class AsyncPostgresBackend:
         for attempt in range(8):
             try:
                 async with self._conn("append") as conn:
-                    async with conn.transaction():
-                        return await self._append_in(conn, writes, checkpoint)
+                    return await self._append_in(conn, writes, checkpoint)
             except RetryAppend:
                 await asyncio.sleep(0.001 * attempt)
         raise TransientStorageError(
@@ -176,31 +175,16 @@ class AsyncPostgresBackend:
     ) -> list[int]:
         import psycopg
 
-        st = self.st
-        ids = sorted({w[0] for w in writes})
-        cur = await conn.execute(st.lock_streams, (ids,))
-        plan = plan_append(writes, await cur.fetchall(), checkpoint)
-        positions: list[int] = []
+        params, total = append_params(writes, checkpoint, self.cfg.channel)
         try:
-            if plan.rows:
-                n = len(plan.rows)
-                async with conn.pipeline():
-                    await conn.execute(
-                        st.upsert_streams,
-                        (plan.stream_ids, plan.stream_types, plan.tenants, plan.versions),
-                    )
-                    cur = await conn.execute(st.take_positions, (n, self.cfg.channel))
-                last = (await cur.fetchone())[0]
-                positions = list(range(last - n + 1, last + 1))
-                async with conn.cursor().copy(st.copy_events) as copy:
-                    copy.set_types(st.copy_types)
-                    for pos, row in zip(positions, plan.rows):
-                        await copy.write_row((pos, *row))
-            if checkpoint is not None:
-                await conn.execute(st.set_checkpoint, checkpoint)
-        except psycopg.errors.UniqueViolation as exc:
-            raise map_integrity(exc, plan) from None
-        return positions
+            cur = await conn.execute(self.st.append, params, binary=True)
+            last = (await cur.fetchone())[0]
+        except psycopg.DatabaseError as exc:
+            err = map_append_error(exc, params)
+            if err is None:
+                raise
+            raise err from None
+        return list(range(last - total + 1, last + 1)) if total else []
 
     # --- reads ---------------------------------------------------------------
 
