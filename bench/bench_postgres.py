@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from eventuali import Aggregate, Event, EventStore, SyncEventStore
+from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
 from eventuali_python import PythonBackend
@@ -150,12 +151,12 @@ def eventuali_records(url: str, aggs: int, per: int, rebuild: int) -> dict[str, 
     payload = b'{"sku":"sku-0001","quantity":3,"price":12.5}'
     writes = [
         StreamWrite(f"cart-{i}", "Cart", NO_STREAM,
-                    [NewRecord(uuid.uuid4().bytes, "ItemAdded", 1, 1_700_000_000_000_000, b"{}", payload)
+                    [NewRecord(uuid7().bytes, "ItemAdded", 1, 1_700_000_000_000_000, b"{}", payload)
                      for _ in range(per)])
         for i in range(aggs)
     ]  # fmt: skip
     big = StreamWrite("big", "Cart", NO_STREAM,
-                      [NewRecord(uuid.uuid4().bytes, "ItemAdded", 1, 0, b"{}", payload) for _ in range(rebuild)])  # fmt: skip
+                      [NewRecord(uuid7().bytes, "ItemAdded", 1, 0, b"{}", payload) for _ in range(rebuild)])  # fmt: skip
     try:
         with PythonBackend.open(parse_url(s.store_url())) as b:
             out = {"save_100x100": timed(lambda: [b.append([w]) for w in writes])}

@@ -16,6 +16,7 @@ import uuid
 
 import psycopg
 
+from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
 from eventuali_python import PythonBackend
@@ -26,7 +27,7 @@ payload = b'{"sku":"sku-0001","quantity":3,"price":12.5}'
 meta = b'{"correlation_id":null}'
 writes = [
     StreamWrite(f"cart-{i}", "Cart", NO_STREAM,
-                [NewRecord(uuid.uuid4().bytes, "ItemAdded", 1, 1_700_000_000_000_000 + j, meta, payload)
+                [NewRecord(uuid7().bytes, "ItemAdded", 1, 1_700_000_000_000_000 + j, meta, payload)
                  for j in range(100)])
     for i in range(100)
 ]  # fmt: skip

@@ -357,3 +357,11 @@ async def test_event_store_uses_the_native_async_engine(pg_url):
         assert await store.backend.head() == 0
     finally:
         await store.close()
+
+
+def test_synchronous_commit_option_reaches_the_server(pg_url):
+    with open_url(pg_url + "&synchronous_commit=off") as b:
+        with b._pool.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+    with pytest.raises(ConfigurationError, match="synchronous_commit"):
+        PostgresConfig.from_url(parse_url("postgresql://u@h/db?synchronous_commit=maybe"))

@@ -88,7 +88,11 @@ _OPTION_DEFAULTS: dict[str, str] = {
 }
 # libpq settings passed through unchanged (TLS is the one a production URL needs).
 _LIBPQ_PASSTHROUGH = ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_session_attrs")
-VALID_OPTIONS = tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH
+# Server setting per connection.  "off" trades durability for speed: a server crash
+# (not a client crash) may lose the last fraction of a second of acknowledged
+# appends - never half of one.  Left to the server's default unless given.
+_SYNC_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
+VALID_OPTIONS = tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH + ("synchronous_commit",)
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -170,6 +174,14 @@ class PostgresConfig:
             "connect_timeout": connect_timeout,
         }
         params.update({k: url.options[k] for k in _LIBPQ_PASSTHROUGH if k in url.options})
+        if "synchronous_commit" in url.options:
+            sc = url.options["synchronous_commit"]
+            if sc not in _SYNC_COMMIT:
+                raise ConfigurationError(
+                    f"option synchronous_commit={sc!r} in store URL {url.redacted()!r} is not one "
+                    f"of {', '.join(_SYNC_COMMIT)}"
+                )
+            params["options"] = f"-c synchronous_commit={sc}"
         conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
         return cls(
             url=url,
