@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS = {
     "ReplicaManager": ".replicas",
     "ReplicaStatus": ".replicas",
+    "SyncReplicaManager": ".replicas",
 }
 
 

@@ -38,7 +38,9 @@ Which replica may serve a read:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -418,3 +420,79 @@ class ReplicaManager:
             f"replicas={[u.redacted() for u in self.replica_urls]!r}, "
             f"read_preference={self.read_preference!r}, replica_lag_tolerance={self.lag_tolerance_ms:g})"
         )
+
+
+class SyncReplicaManager:
+    """The synchronous form of :class:`ReplicaManager` (same settings, same methods, no ``await``).
+
+    It runs an async manager on a private event loop in a daemon thread, so a
+    script or a WSGI view gets the same routing, lag checks and read-your-writes.
+    """
+
+    def __init__(self, config: dict[str, Any], *, codec: Any = None):
+        self._manager = ReplicaManager(config, codec=codec)  # checks the settings at once
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="eventuali-replicas", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    def _run(self, coro: Any) -> Any:
+        if self._closed:
+            coro.close()
+            raise StorageError("the SyncReplicaManager is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def connect(self) -> SyncReplicaManager:
+        self._run(self._manager.connect())
+        return self
+
+    def save(self, *aggregates: Any) -> None:
+        self._run(self._manager.save(*aggregates))
+
+    def save_events(self, events: Sequence[Any], *, stream_type: str | None = None) -> list[int]:
+        return self._run(self._manager.save_events(events, stream_type=stream_type))
+
+    def load(self, aggregate_class: Any, aggregate_id: str) -> Any:
+        return self._run(self._manager.load(aggregate_class, aggregate_id))
+
+    def load_events(self, aggregate_id: str, from_version: int = 1, to_version: int | None = None) -> list[Any]:
+        return self._run(self._manager.load_events(aggregate_id, from_version, to_version))
+
+    def read_all(self, from_position: int = 1, limit: int = 1000, **filters: Any) -> list[Any]:
+        return self._run(self._manager.read_all(from_position, limit, **filters))
+
+    def status(self) -> list[ReplicaStatus]:
+        return self._manager.status()
+
+    @property
+    def primary_reads(self) -> int:
+        return self._manager.primary_reads
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of the store API (head, stream_version, load_events_by_type, …).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self.connect()
+        attr = getattr(self._manager.store, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *a, **kw: self._run(attr(*a, **kw))
+        return attr
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._run(self._manager.close())
+        finally:
+            self._closed = True
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    def __enter__(self) -> SyncReplicaManager:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,7 +16,7 @@ import pytest
 
 from eventuali import Aggregate, Event
 from eventuali.errors import ConfigurationError
-from eventuali.performance import ReplicaManager
+from eventuali.performance import ReplicaManager, SyncReplicaManager
 
 from . import cluster as clusters
 from .conftest import need_clusters
@@ -190,6 +190,23 @@ async def test_reads_see_the_callers_own_writes(servers):
         served = manager.backend.replicas[0].reads
         assert len(await manager.load_events("b")) == 2
         assert manager.backend.replicas[0].reads == served + 1  # caught up: the replica serves again
+
+
+def test_sync_form_routes_the_same_way(servers):
+    primary, standbys = servers
+    schema = f"rm_{uuid.uuid4().hex[:8]}"
+    with SyncReplicaManager(settings(primary, standbys, schema)) as manager:
+        basket = Basket(id="sync-basket")
+        basket.apply(ItemAdded(sku="a", qty=2))
+        basket.apply(ItemAdded(sku="b", qty=1))
+        manager.save(basket)
+        loaded = manager.load(Basket, "sync-basket")  # read-your-writes: never stale
+        assert loaded.items == {"a": 2, "b": 1} and loaded.version == 2
+        assert manager.head() == 2
+        asyncio.run(wait_caught_up(primary, standbys))
+        for _ in range(4):
+            assert len(manager.load_events("sync-basket")) == 2
+        assert sum(s.reads for s in manager.status()) >= 4
 
 
 async def test_a_replica_that_dies_is_skipped_and_reads_go_on(servers):
