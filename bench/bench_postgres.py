@@ -30,12 +30,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import psycopg
+from eventuali_python import PythonBackend
 
 from eventuali import Aggregate, Event, EventStore, SyncEventStore
 from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
-from eventuali_python import PythonBackend
 
 
 class ItemAdded(Event):

@@ -15,11 +15,11 @@ import time
 import uuid
 
 import psycopg
+from eventuali_python import PythonBackend
 
 from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
-from eventuali_python import PythonBackend
 
 url = next((a for a in sys.argv[1:] if a.startswith("postgresql")), "postgresql://postgres@127.0.0.1:5432/test")
 schema = f"prof_{uuid.uuid4().hex[:8]}"

@@ -42,8 +42,9 @@ import inspect
 import itertools
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ConfigurationError, StorageError, TransientStorageError
 from ..records import ReadFilter, Record, Snapshot, StreamWrite

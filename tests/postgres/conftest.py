@@ -83,8 +83,9 @@ def pg_url():
 
 @pytest.fixture
 def pg_backend(pg_url):
-    from eventuali.url import parse_url
     from eventuali_python import PythonBackend
+
+    from eventuali.url import parse_url
 
     backend = PythonBackend.open(parse_url(pg_url))
     yield backend

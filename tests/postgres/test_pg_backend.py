@@ -16,6 +16,8 @@ import uuid
 
 import psycopg
 import pytest
+from eventuali_python import PythonBackend
+from eventuali_python.postgres import DEFAULT_SCHEMA, VALID_OPTIONS, PostgresConfig
 
 from eventuali.errors import (
     ConfigurationError,
@@ -25,8 +27,6 @@ from eventuali.errors import (
 )
 from eventuali.records import ANY, NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
-from eventuali_python import PythonBackend
-from eventuali_python.postgres import DEFAULT_SCHEMA, VALID_OPTIONS, PostgresConfig
 
 from .conftest import admin_execute, drop_schema, fresh_schema_url
 
@@ -348,8 +348,9 @@ async def test_async_engine_round_trip_and_wait_for(pg_url):
 
 
 async def test_event_store_uses_the_native_async_engine(pg_url):
-    from eventuali import EventStore
     from eventuali_python.postgres_async import AsyncPostgresBackend
+
+    from eventuali import EventStore
 
     store = await EventStore.create(pg_url)
     try:

@@ -6,13 +6,12 @@ example gets a fresh PostgreSQL schema, dropped when the example ends.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from eventuali.testing.differential import BackendComparison, open_url
 
 from .conftest import drop_schema, fresh_schema_url
-
-import pytest
 
 pytestmark = pytest.mark.postgres
 

@@ -16,8 +16,8 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
+from eventuali_python import PythonBackend
 
 from eventuali.errors import (
     ConfigurationError,
@@ -27,7 +27,6 @@ from eventuali.errors import (
 )
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
-from eventuali_python import PythonBackend
 
 from . import cluster as clusters
 from .conftest import admin_execute, drop_schema, fresh_schema_url, need_clusters, need_server

@@ -33,9 +33,10 @@ import hashlib
 import re
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from eventuali import record_validation as check
 from eventuali.errors import (
@@ -50,9 +51,6 @@ from eventuali.errors import (
     TransientStorageError,
 )
 from eventuali.records import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
     ReadFilter,
     Record,
     Snapshot,
@@ -349,7 +347,7 @@ def append_params(
         if n:
             r_write.extend([wi] * n)
             r_offset.extend(range(1, n + 1))
-            a, b, c, d, e, f = zip(*records)
+            a, b, c, d, e, f = zip(*records, strict=True)
             ids.extend(a)
             etypes.extend(b)
             svs.extend(c)
@@ -384,7 +382,7 @@ def map_append_error(exc: Exception, params: tuple) -> Exception | None:
     """
     import psycopg
 
-    diag = getattr(exc, "diag", None)
+    diag: Any = getattr(exc, "diag", None)
     state = getattr(diag, "sqlstate", None)
     if state == "EV409":
         expected, actual = (int(x) for x in (diag.message_detail or "0 0").split())

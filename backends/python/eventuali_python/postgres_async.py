@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
+from typing import Any
 
 from eventuali import record_validation as check
 from eventuali.errors import StoreClosedError, StreamDeletedError, TransientStorageError
@@ -25,10 +26,10 @@ from .postgres import (
     _or_max,
     _record_row,
     _snapshot_row,
-    connect_error,
-    map_error,
     append_params,
+    connect_error,
     map_append_error,
+    map_error,
     read_all_query,
     require_psycopg,
     schema_steps,
@@ -279,14 +280,12 @@ class AsyncPostgresBackend:
                 break
             async with listener.changed:
                 generation = listener.generation
+
+                def woken(g: int = generation) -> bool:
+                    return listener.seen > after_position or listener.generation != g
+
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(
-                        listener.changed.wait_for(
-                            lambda: listener.seen > after_position
-                            or listener.generation != generation
-                        ),
-                        remaining,
-                    )
+                    await asyncio.wait_for(listener.changed.wait_for(woken), remaining)
             head = await self.head()
         return head
 
