@@ -366,3 +366,18 @@ def test_synchronous_commit_option_reaches_the_server(pg_url):
             assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
     with pytest.raises(ConfigurationError, match="synchronous_commit"):
         PostgresConfig.from_url(parse_url("postgresql://u@h/db?synchronous_commit=maybe"))
+
+
+def test_older_schema_is_migrated_in_order_under_the_lock(pg_backend, pg_url, monkeypatch):
+    from eventuali_python import postgres
+
+    schema = parse_url(pg_url).options["schema"]
+    pg_backend.append([StreamWrite("kept", "T", NO_STREAM, [rec()])])
+    admin_execute(f"UPDATE \"{schema}\".eventuali_meta SET value = '0' WHERE key = 'schema_version'")
+    monkeypatch.setitem(
+        postgres.MIGRATIONS, 0, ["CREATE TABLE {schema}.eventuali_migrated (note text)"]
+    )
+    with open_url(pg_url) as b:
+        assert [r.stream_id for r in b.read_all()] == ["kept"]
+    assert admin_execute(f'SELECT value FROM "{schema}".eventuali_meta WHERE key = %s', ("schema_version",)) == [("1",)]
+    assert admin_execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'eventuali_migrated'", (schema,)) == [(1,)]
