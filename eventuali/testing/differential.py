@@ -34,10 +34,21 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from eventuali import registry
 from eventuali.errors import EventualiError
 from eventuali.protocol import Backend
-from eventuali.records import ANY, NO_STREAM, STREAM_EXISTS, NewRecord, ReadFilter, Snapshot, StreamWrite
+from eventuali.records import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    NewRecord,
+    ReadFilter,
+    Snapshot,
+    StreamWrite,
+)
+
+# Not "from eventuali import registry": the package exports the event-class registry
+# under that name; the module is only reliably reached by its full name.
+from eventuali.registry import load as load_backend
 from eventuali.url import parse_url
 
 STREAMS = ["a", "b", "order-1", "order-2", "注文-😀"]
@@ -73,7 +84,7 @@ filters = st.one_of(st.none(), read_filters)
 
 def open_url(backend: str, url: str) -> Backend:
     """Open ``url`` with the registered backend ``backend``."""
-    return registry.load(backend).open(parse_url(url))
+    return load_backend(backend).open(parse_url(url))
 
 
 def _outcome(call: Callable[[Backend], Any], backend: Backend) -> tuple:
@@ -141,7 +152,7 @@ class BackendComparison(RuleBasedStateMachine):
             StreamWrite(s, "Order" if s.startswith("order") else "User", NO_STREAM,
                         [self._record((None, EVENT_TYPES[i % 3], b"seed")) for i in range(n)],
                         "acme" if i % 2 else "")
-            for i, (s, n) in enumerate(zip(STREAMS, sizes))
+            for i, (s, n) in enumerate(zip(STREAMS, sizes, strict=False))
         ]
         self.both(lambda b: b.append(writes))
 
@@ -223,7 +234,6 @@ class BackendComparison(RuleBasedStateMachine):
     def same_state(self) -> None:
         self.both(lambda b: b.head())
         self.both(lambda b: b.read_all())
-        for stream_id in STREAMS:
-            self.both(lambda b, s=stream_id: b.stream_version(s))
+        self.both(lambda b: [b.stream_version(s) for s in STREAMS])
         if "checkpoints" in self.caps:
             self.both(lambda b: (b.get_checkpoint("proj"), b.get_checkpoint("other")))

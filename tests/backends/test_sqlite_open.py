@@ -166,3 +166,50 @@ def test_several_processes_create_the_same_file_at_once(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM eventuali_meta").fetchone()[0] == 2
     conn.close()
+
+
+def test_inspect_file_reports_without_writing(tmp_path: Path) -> None:
+    from eventuali_python.sqlite_inspect import inspect_file
+
+    path = tmp_path / "x.db"
+    with open_sqlite(f"sqlite://{path}") as b:
+        b.append([write("a", NO_STREAM, 3), write("b", NO_STREAM, 1)])
+        b.delete_stream("b")
+        b.set_checkpoint("p", 2)
+        info = inspect_file(path)
+    assert info["schema_version"] == 1 and info["created_by"].startswith("python")
+    assert (info["head"], info["events"], info["streams"], info["deleted_streams"]) == (4, 3, 2, 1)
+    assert info["checkpoints"] == 1 and info["journal_mode"] == "wal"
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(NotAnEventualiStoreError, match="not an eventuali store"):
+        inspect_file(other)
+
+
+def _die_before_commit(path: str) -> None:
+    """Child: append 500 events, but the process dies after the inserts, before COMMIT."""
+    from eventuali_python.sqlite import SQLiteBackend
+
+    original = SQLiteBackend._append_locked
+
+    def then_die(self, conn, writes, checkpoint):
+        original(self, conn, writes, checkpoint)
+        os._exit(9)
+
+    SQLiteBackend._append_locked = then_die  # type: ignore[method-assign]
+    b = open_sqlite(f"sqlite://{path}")
+    b.append([write("half", NO_STREAM, 500)])
+
+
+def test_a_process_dying_mid_append_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = str(tmp_path / "crash.db")
+    with open_sqlite(f"sqlite://{path}") as b:
+        b.append([write("before", NO_STREAM, 2)])
+    child = multiprocessing.get_context("spawn").Process(target=_die_before_commit, args=(path,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 9
+    with open_sqlite(f"sqlite://{path}?busy_timeout=2000") as b:
+        assert b.read_stream("half") == [] and b.stream_version("half") == 0
+        assert b.head() == 2
+        assert b.append([write("after", NO_STREAM, 1)]) == [3]  # the write lock was released
