@@ -1,8 +1,13 @@
 """The reference PostgreSQL engine (``postgresql://``), synchronous, on psycopg 3 + psycopg_pool.
 
 This module also holds what the async twin (:mod:`.postgres_async`) shares with
-it: URL options, SQL text, input checks, append planning and error mapping.
-Only the I/O differs between the two.
+it: URL options, SQL text, schema creation steps, append parameters and error
+mapping (input checks are :mod:`eventuali.record_validation`, shared by every
+engine).  Only the I/O differs between the two.
+
+An append is one call of the server-side function ``eventuali_append`` (see
+eventuali/schema/postgresql.sql): one round trip, one transaction, columns
+sent as binary arrays.
 
 Global order without gaps
 -------------------------
