@@ -213,6 +213,24 @@ def test_reader_never_skips_a_transaction_held_open_while_others_commit(pg_backe
     assert sorted(p for ps in done for p in ps) == [4, 5, 6]
 
 
+def test_the_problem_is_real_a_sequence_lets_a_paging_reader_skip(pg_url):
+    """The control for the test above: with positions from a bigserial, on this very
+    server, a transaction held open while a later one commits makes a paging
+    reader skip an event for good."""
+    schema = parse_url(pg_url).options["schema"]
+    plain = pg_url.split("?")[0]
+    admin_execute(f'CREATE SCHEMA "{schema}"')
+    admin_execute(f'CREATE TABLE "{schema}".naive (position bigserial PRIMARY KEY, what text)')
+    with psycopg.connect(plain, autocommit=True) as a, psycopg.connect(plain, autocommit=True) as b:
+        with a.transaction():
+            a.execute(f'INSERT INTO "{schema}".naive (what) VALUES (%s)', ("held",))  # takes 1
+            b.execute(f'INSERT INTO "{schema}".naive (what) VALUES (%s)', ("later",))  # 2, commits
+            page = admin_execute(f'SELECT position FROM "{schema}".naive WHERE position >= 1 ORDER BY position')
+            assert page == [(2,)]  # the reader moves on to from_position = 3
+        rest = admin_execute(f'SELECT position FROM "{schema}".naive WHERE position >= 3 ORDER BY position')
+        assert rest == []  # position 1 committed meanwhile, and this reader never sees it
+
+
 def test_concurrent_writers_and_a_paging_reader_see_every_event_once(pg_url):
     n_writers, n_appends = 4, 40
     with open_url(pg_url + "&pool_size=5") as b:
