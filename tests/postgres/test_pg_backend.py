@@ -399,3 +399,9 @@ def test_older_schema_is_migrated_in_order_under_the_lock(pg_backend, pg_url, mo
         assert [r.stream_id for r in b.read_all()] == ["kept"]
     assert admin_execute(f'SELECT value FROM "{schema}".eventuali_meta WHERE key = %s', ("schema_version",)) == [("1",)]
     assert admin_execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'eventuali_migrated'", (schema,)) == [(1,)]
+
+
+def test_sessions_are_pinned_to_read_committed(pg_url):
+    with open_url(pg_url) as b:
+        with b._pool.connection() as conn:
+            assert conn.execute("SHOW default_transaction_isolation").fetchone()[0] == "read committed"

@@ -177,6 +177,11 @@ class PostgresConfig:
             "connect_timeout": connect_timeout,
         }
         params.update({k: url.options[k] for k in _LIBPQ_PASSTHROUGH if k in url.options})
+        # eventuali_append relies on READ COMMITTED: after waiting for a stream row
+        # lock, its next statement reads the version the other writer committed.  A
+        # server or role default of REPEATABLE READ/SERIALIZABLE would turn every
+        # such wait into a serialization failure, so the store pins its own sessions.
+        server_options = ["-c default_transaction_isolation=read\\ committed"]
         if "synchronous_commit" in url.options:
             sc = url.options["synchronous_commit"]
             if sc not in _SYNC_COMMIT:
@@ -184,7 +189,8 @@ class PostgresConfig:
                     f"option synchronous_commit={sc!r} in store URL {url.redacted()!r} is not one "
                     f"of {', '.join(_SYNC_COMMIT)}"
                 )
-            params["options"] = f"-c synchronous_commit={sc}"
+            server_options.append(f"-c synchronous_commit={sc}")
+        params["options"] = " ".join(server_options)
         conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
         return cls(
             url=url,
