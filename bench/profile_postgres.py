@@ -31,7 +31,7 @@ writes = [
                  for j in range(100)])
     for i in range(100)
 ]  # fmt: skip
-backend = PythonBackend.open(parse_url(f"{url}?schema={schema}"))
+backend = PythonBackend.open(parse_url(f"{url}{'&' if '?' in url else '?'}schema={schema}"))
 prof = cProfile.Profile() if "--cprofile" in sys.argv else None
 try:
     t = time.perf_counter()
@@ -52,5 +52,5 @@ try:
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
 finally:
     backend.close()
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -405,3 +405,21 @@ def test_sessions_are_pinned_to_read_committed(pg_url):
     with open_url(pg_url) as b:
         with b._pool.connection() as conn:
             assert conn.execute("SHOW default_transaction_isolation").fetchone()[0] == "read committed"
+
+
+def test_binary_array_builders_round_trip_through_the_server(pg_url):
+    from eventuali_python.postgres_arrays import bytea_array, int4_array, int8_array, register, text_array
+
+    register()
+    cases = [
+        (text_array, "text[]", ["", "注文-😀", "a" * 300]),
+        (text_array, "text[]", []),
+        (bytea_array, "bytea[]", [b"", b"\x00\xff" * 50, uuid.uuid4().bytes]),
+        (int4_array, "int4[]", [0, -1, 2**31 - 1, -(2**31)]),
+        (int8_array, "int8[]", [0, -(2**63), 2**63 - 1, -1_700_000_000_000_000]),
+        (int8_array, "int8[]", []),
+    ]
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+        for build, cast, values in cases:
+            got = conn.execute(f"SELECT %b::{cast}", (build(values),)).fetchone()[0]
+            assert got == values, (cast, values)

@@ -214,6 +214,9 @@ def require_psycopg() -> None:
             f"postgresql:// needs psycopg 3 and psycopg_pool, which are not installed ({exc}); "
             f"install them with: {_INSTALL_HINT}"
         ) from None
+    from .postgres_arrays import register
+
+    register()
 
 
 # --------------------------------------------------------------------------
@@ -334,6 +337,8 @@ def append_params(
     Versions, stream checks and positions are the server's business (see the
     function in eventuali/schema/postgresql.sql): one round trip per append.
     """
+    from .postgres_arrays import bytea_array, int4_array, int8_array, text_array
+
     w_ids: list[str] = []
     w_types: list[str] = []
     w_tenants: list[str] = []
@@ -367,8 +372,10 @@ def append_params(
             payloads.extend(f)
     name, position = checkpoint if checkpoint is not None else (None, None)
     params = (
-        w_ids, w_types, w_tenants, w_expected, w_counts, r_write, r_offset,
-        ids, etypes, svs, tss, metas, payloads, name, position, channel,
+        text_array(w_ids), text_array(w_types), text_array(w_tenants), int8_array(w_expected),
+        int4_array(w_counts), int4_array(r_write), int4_array(r_offset), bytea_array(ids),
+        text_array(etypes), int4_array(svs), int8_array(tss), bytea_array(metas),
+        bytea_array(payloads), name, position, channel,
     )  # fmt: skip
     return params, len(ids)
 
@@ -408,7 +415,7 @@ def map_append_error(exc: Exception, params: tuple) -> Exception | None:
             return RetryAppend()
         if constraint == "eventuali_events_event_id":
             m = _DUP_ID_RE.search(diag.message_detail or "")
-            return DuplicateEventError(bytes.fromhex(m.group(1)) if m else params[7][0])
+            return DuplicateEventError(bytes.fromhex(m.group(1)) if m else b"")
     return None
 
 
