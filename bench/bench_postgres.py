@@ -168,20 +168,33 @@ def eventuali_records(url: str, aggs: int, per: int, rebuild: int) -> dict[str, 
         s.drop()
 
 
+_ES: dict[str, type] = {}
+
+
+def _es_cart() -> type:
+    """eventsourcing's aggregate for the same events (defined once: it registers a topic)."""
+    if "cart" not in _ES:
+        from eventsourcing.domain import Aggregate as ESAggregate
+        from eventsourcing.domain import event
+
+        class ESCart(ESAggregate):
+            def __init__(self) -> None:
+                self.items = 0
+                self.total = 0.0
+
+            @event("ItemAdded")
+            def add_item(self, sku: str, quantity: int, price: float) -> None:
+                self.items += quantity
+                self.total += quantity * price
+
+        _ES["cart"] = ESCart
+    return _ES["cart"]
+
+
 def eventsourcing_pg(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
     from eventsourcing.application import Application
-    from eventsourcing.domain import Aggregate as ESAggregate
-    from eventsourcing.domain import event
 
-    class ESCart(ESAggregate):
-        def __init__(self) -> None:
-            self.items = 0
-            self.total = 0.0
-
-        @event("ItemAdded")
-        def add_item(self, sku: str, quantity: int, price: float) -> None:
-            self.items += quantity
-            self.total += quantity * price
+    ESCart = _es_cart()
 
     s = Schema(url)
     parts = urlsplit(url)
