@@ -23,7 +23,7 @@ def install_native(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every test: core, conformance on every installed (backend, scheme), features."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,bench]")
     install_native(session)
     session.run("eventuali", "backends")
     session.run("pytest", "-q", "-ra", *session.posargs)
@@ -43,7 +43,12 @@ def types(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Measure (never in CI): end-to-end and record-level benchmarks, then the report."""
+    """Measure (never in CI): every bench script, then bench/report.py.
+
+    ``nox -s bench -- [--quick] [--postgres URL]`` writes bench/results.md and
+    bench/results.png.
+    """
     session.install("-e", ".[bench]")
     install_native(session)
-    session.run("python", "bench/bench_e2e.py", *session.posargs)
+    session.run("bash", "bench/run_all.sh", *session.posargs, external=True,
+                env={"PYTHON": "python"})

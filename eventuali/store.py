@@ -75,6 +75,9 @@ class _StoreLogic:
     url: StoreURL
     codec: EventCodec
     tenant: str = ""
+    _snapshot_hook: Any = None
+    """Set by a SnapshotService: called after a successful save with (aggregates, writes).
+    None (the default) costs one attribute test per save."""
 
     def _writes_for(self, aggregates: Sequence[Aggregate]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
@@ -147,14 +150,12 @@ class _StoreLogic:
         if not records:
             return None
         agg = cls(id=aggregate_id)
-        decode = self.codec.decode
-        agg._replay_many(map(decode, records))
+        agg._replay_many(self.codec.decode_many(records))
         agg.__dict__["version"] = records[-1].version
         return agg
 
     def _stored(self, records: list[Record]) -> list[StoredEvent]:
-        decode = self.codec.decode
-        return [StoredEvent(r.position, decode(r)) for r in records]
+        return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
 
 
 def _resolve_url(url: str | None) -> StoreURL:
@@ -210,6 +211,8 @@ class EventStore(_StoreLogic):
         if writes:
             await self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                await self._snapshot_hook(aggregates, writes)
 
     async def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         await self.save(*aggregates)
@@ -345,6 +348,8 @@ class SyncEventStore(_StoreLogic):
         if writes:
             self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                self._snapshot_hook(aggregates, writes)
 
     def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         self.save(*aggregates)

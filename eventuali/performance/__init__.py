@@ -11,6 +11,12 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
+    "BatchProcessor": ".batch",
+    "BatchResult": ".batch",
+    "FailedEvent": ".batch",
+    "CacheManager": ".caching",
+    "CachedEventStore": ".caching",
+    "CacheStats": ".caching",
     "ReplicaManager": ".replicas",
     "ReplicaStatus": ".replicas",
     "SyncReplicaManager": ".replicas",

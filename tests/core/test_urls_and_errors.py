@@ -34,6 +34,7 @@ from .domain import User, registered_user
         ("events.db", "sqlite", "events.db"),
         ("/var/x.db", "sqlite", "/var/x.db"),
         ("sqlite+python:///x.db", "sqlite", "/x.db"),
+        ("sqlite:////abs/x.db", "sqlite", "/abs/x.db"),
     ],
 )
 def test_url_forms(url, scheme, path):
