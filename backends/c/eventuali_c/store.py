@@ -1,0 +1,487 @@
+"""``CStore``: the ``eventuali.protocol.Backend`` contract over the native library.
+
+Each method is one call into C.  Appends are packed as columns (one buffer per
+field, built with C-speed ``join``/``array`` calls, no Python loop per record)
+and reads come back as columns that are turned into ``Record`` tuples with
+``map``/``zip`` - the per-record work is object creation only.  CFFI releases
+the GIL around every call, so two threads on two stores run in parallel.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from itertools import chain, islice, repeat
+from typing import Sequence
+
+from eventuali.errors import (
+    ConfigurationError,
+    DuplicateEventError,
+    InvalidInputError,
+    NotAnEventualiStoreError,
+    OptimisticConcurrencyError,
+    SchemaVersionError,
+    StorageError,
+    StoreClosedError,
+    StreamDeletedError,
+    TransientStorageError,
+)
+from eventuali.records import ReadFilter, Record, Snapshot, StreamWrite
+
+from . import _native
+
+ffi, lib = _native.ffi, _native.lib
+
+_CAPABILITY_BITS = {
+    "persistent": lib.EVENTUALI_CAP_PERSISTENT,
+    "multi_process": lib.EVENTUALI_CAP_MULTI_PROCESS,
+    "snapshots": lib.EVENTUALI_CAP_SNAPSHOTS,
+    "checkpoints": lib.EVENTUALI_CAP_CHECKPOINTS,
+    "delete": lib.EVENTUALI_CAP_DELETE,
+    "truncate": lib.EVENTUALI_CAP_TRUNCATE,
+    "wait_for": lib.EVENTUALI_CAP_WAIT_FOR,
+}
+
+_SIMPLE_ERRORS = {
+    lib.EVENTUALI_ERR_INVALID_INPUT: InvalidInputError,
+    lib.EVENTUALI_ERR_STORAGE: StorageError,
+    lib.EVENTUALI_ERR_NOT_A_STORE: NotAnEventualiStoreError,
+    lib.EVENTUALI_ERR_SCHEMA_VERSION: SchemaVersionError,
+    lib.EVENTUALI_ERR_TRANSIENT: TransientStorageError,
+    lib.EVENTUALI_ERR_CLOSED: StoreClosedError,
+    lib.EVENTUALI_ERR_CONFIGURATION: ConfigurationError,
+}
+
+_new = ffi.new
+_buffer = ffi.buffer
+_unpack = ffi.unpack
+_from_buffer = ffi.from_buffer
+_tuple_new = tuple.__new__
+_NULL = ffi.NULL
+
+
+def error_from_status(status: int) -> Exception:
+    """The eventuali exception for a failed call's status (reads the thread's last error)."""
+    detail = _new("eventuali_error_detail *")
+    lib.eventuali_last_error_detail(detail)
+    message = ffi.string(lib.eventuali_last_error_message()).decode("utf-8", "replace")
+    if status == lib.EVENTUALI_ERR_CONCURRENCY:
+        sid = _buffer(detail.stream_id, detail.stream_id_len)[:].decode("utf-8", "replace")
+        return OptimisticConcurrencyError(sid, detail.expected, detail.actual)
+    if status == lib.EVENTUALI_ERR_DUPLICATE_EVENT:
+        return DuplicateEventError(bytes(_buffer(detail.event_id, 16)))
+    if status == lib.EVENTUALI_ERR_STREAM_DELETED:
+        sid = _buffer(detail.stream_id, detail.stream_id_len)[:].decode("utf-8", "replace")
+        return StreamDeletedError(sid)
+    cls = _SIMPLE_ERRORS.get(status)
+    if cls is None:
+        return StorageError(f"native eventuali library returned unknown status {status}: {message}")
+    return cls(message)
+
+
+def _text(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, got {type(value).__name__} {value!r}")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} {value!r} is not valid Unicode text ({exc.reason}); use a str without lone "
+            "surrogates"
+        ) from None
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    if not -(2**63) <= value < 2**63:
+        raise InvalidInputError(f"{what} {value} does not fit in 64 bits")
+    return value
+
+
+class _TextColumn:
+    """Strings packed for an ``eventuali_text_column``: one UTF-8 blob + code-point counts."""
+
+    __slots__ = ("data", "chars")
+
+    def __init__(self, values: Sequence[str], what: str):
+        try:
+            joined = "".join(values)
+            self.data = joined.encode("utf-8")
+            self.chars = array("q", map(len, values))
+        except (TypeError, UnicodeEncodeError):
+            for i, v in enumerate(values):
+                _text(v, f"{what} #{i}")
+            raise  # pragma: no cover - the loop above raised
+
+    def fill(self, col) -> list:
+        keep = [_from_buffer("uint8_t[]", self.data), _from_buffer("int64_t[]", self.chars)]
+        col.data, col.chars = keep
+        col.data_len = len(self.data)
+        return keep
+
+
+class _BytesColumn:
+    """Byte strings packed for an ``eventuali_bytes_column``: one blob + lengths."""
+
+    __slots__ = ("data", "lens")
+
+    def __init__(self, values: Sequence[bytes], what: str):
+        try:
+            self.data = b"".join(values)
+        except TypeError:
+            for i, v in enumerate(values):
+                if not isinstance(v, (bytes, bytearray, memoryview)):
+                    raise InvalidInputError(
+                        f"{what} of record #{i} must be bytes, got {type(v).__name__} {v!r}"
+                    ) from None
+            raise
+        self.lens = array("q", map(len, values))
+
+    def fill(self, col) -> list:
+        keep = [_from_buffer("uint8_t[]", self.data), _from_buffer("int64_t[]", self.lens)]
+        col.data, col.lens = keep
+        col.data_len = len(self.data)
+        return keep
+
+
+def _int_column(values: Sequence[int], what: str) -> array:
+    try:
+        return array("q", values)
+    except (TypeError, OverflowError):
+        for i, v in enumerate(values):
+            _int(v, f"{what} of record #{i}")
+        raise
+
+
+def decode_records(r) -> list[Record]:
+    """Turn an ``eventuali_records *`` into ``Record`` tuples (caller frees ``r``)."""
+    n = r.count
+    if n == 0:
+        return []
+    nstr = r.n_strings
+    soff = _unpack(r.string_offsets, nstr + 1)
+    sblob = _buffer(r.strings, soff[-1])[:]
+    table = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None))]
+    get = table.__getitem__
+    ids_blob = _buffer(r.event_ids, 16 * n)[:]
+    ids = map(ids_blob.__getitem__, map(slice, range(0, 16 * n, 16), range(16, 16 * n + 16, 16)))
+    moff = _unpack(r.metadata_offsets, n + 1)
+    mblob = _buffer(r.metadata_blob, moff[-1])[:] if moff[-1] else b""
+    metas = map(mblob.__getitem__, map(slice, moff, islice(moff, 1, None)))
+    poff = _unpack(r.payload_offsets, n + 1)
+    pblob = _buffer(r.payload_blob, poff[-1])[:] if poff[-1] else b""
+    pays = map(pblob.__getitem__, map(slice, poff, islice(poff, 1, None)))
+    return list(
+        map(
+            _tuple_new,
+            repeat(Record),
+            zip(
+                _unpack(r.positions, n),
+                ids,
+                map(get, _unpack(r.stream_ids, n)),
+                map(get, _unpack(r.stream_types, n)),
+                _unpack(r.versions, n),
+                map(get, _unpack(r.event_types, n)),
+                _unpack(r.schema_versions, n),
+                _unpack(r.timestamps, n),
+                map(get, _unpack(r.tenants, n)),
+                metas,
+                pays,
+            ),
+        )
+    )
+
+
+class CStore:
+    """One open store served by the native library (see ``eventuali.protocol.Backend``).
+
+    Thread-safe: the library serializes calls on one store with its own mutex
+    and releases the GIL while it works.
+    """
+
+    def __init__(self, handle, description: str):
+        # ffi.gc frees the handle when the last Python reference goes, so no
+        # thread can still be inside a call with it; close() only closes.
+        self._h = ffi.gc(handle, lib.eventuali_store_free)
+        self._closed = False
+        self._description = description
+        caps = _new("uint32_t *")
+        self._check(lib.eventuali_capabilities(self._h, caps))
+        self.capabilities = frozenset(k for k, bit in _CAPABILITY_BITS.items() if caps[0] & bit)
+
+    @staticmethod
+    def _check(status: int) -> None:
+        if status:
+            raise error_from_status(status)
+
+    def __repr__(self) -> str:
+        return f"<CStore {self._description}{' closed' if self._closed else ''}>"
+
+    # --- events ------------------------------------------------------------
+
+    def append(
+        self, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None = None
+    ) -> list[int]:
+        writes = list(writes)
+        for i, w in enumerate(writes):
+            if not isinstance(w, tuple) or len(w) not in (4, 5):
+                raise InvalidInputError(
+                    f"write #{i} must be a StreamWrite(stream_id, stream_type, expected_version, "
+                    f"records, tenant=''), got {type(w).__name__} {w!r}"
+                )
+        nw = len(writes)
+        sids = [w[0] for w in writes]
+        stypes = [w[1] for w in writes]
+        tenants = [w[4] if len(w) == 5 else "" for w in writes]
+        expected = _int_column([w[2] for w in writes], "expected version")
+        rec_lists = [w[3] for w in writes]
+        for i, recs in enumerate(rec_lists):
+            if isinstance(recs, (str, bytes)) or not hasattr(recs, "__len__"):
+                raise InvalidInputError(
+                    f"records of write #{i} ({sids[i]!r}) must be a sequence of NewRecord, got "
+                    f"{type(recs).__name__}"
+                )
+        counts = array("q", map(len, rec_lists))
+        records = list(chain.from_iterable(rec_lists)) if nw != 1 else list(rec_lists[0])
+        nr = len(records)
+        req = _new("eventuali_append_request *")
+        keep: list = [req]
+        req.n_writes = nw
+        keep += _TextColumn(sids, "stream id").fill(req.stream_ids)
+        keep += _TextColumn(stypes, "stream type").fill(req.stream_types)
+        keep += _TextColumn(tenants, "tenant").fill(req.tenants)
+        keep.append(_from_buffer("int64_t[]", expected))
+        req.expected_versions = keep[-1]
+        keep.append(_from_buffer("int64_t[]", counts))
+        req.record_counts = keep[-1]
+        req.n_records = nr
+        if nr:
+            for i, rec in enumerate(records):
+                if not isinstance(rec, tuple) or len(rec) != 6:
+                    raise InvalidInputError(
+                        f"record #{i} must be a NewRecord(event_id, event_type, schema_version, "
+                        f"timestamp, metadata, payload), got {type(rec).__name__} {rec!r}"
+                    )
+            ids, etypes, svs, tss, metas, pays = zip(*records)
+            keep += _BytesColumn(ids, "event id").fill(req.event_ids)
+            keep += _TextColumn(etypes, "event type").fill(req.event_types)
+            svs_a = _int_column(svs, "schema_version")
+            tss_a = _int_column(tss, "timestamp")
+            keep.append(_from_buffer("int64_t[]", svs_a))
+            req.schema_versions = keep[-1]
+            keep.append(_from_buffer("int64_t[]", tss_a))
+            req.timestamps = keep[-1]
+            keep += _BytesColumn(metas, "metadata").fill(req.metadata)
+            keep += _BytesColumn(pays, "payload").fill(req.payloads)
+        if checkpoint is not None:
+            try:
+                name, position = checkpoint
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"checkpoint must be a (name, position) pair, got {checkpoint!r}"
+                ) from None
+            name_b = _text(name, "checkpoint name")
+            keep.append(name_b)
+            req.has_checkpoint = 1
+            req.checkpoint_name = name_b
+            req.checkpoint_name_len = len(name_b)
+            req.checkpoint_position = _int(position, "checkpoint position")
+        out = _new("int64_t[]", nr or 1)
+        self._check(lib.eventuali_append(self._h, req, out))
+        return _unpack(out, nr)
+
+    def _read(self, status: int, out) -> list[Record]:
+        if status:
+            raise error_from_status(status)
+        r = out[0]
+        try:
+            return decode_records(r)
+        finally:
+            lib.eventuali_records_free(r)
+
+    def read_stream(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        sid = _text(stream_id, "stream id")
+        from_version = _int(from_version, "from_version")
+        to_v = -1 if to_version is None else _int(to_version, "to_version")
+        lim = -1 if limit is None else _int(limit, "limit")
+        if to_version is not None and to_v < 0:
+            raise InvalidInputError(
+                f"to_version {to_version} is below from_version {from_version}; give "
+                "to_version >= from_version or None"
+            )
+        if limit is not None and lim < 1:
+            raise InvalidInputError(f"limit {limit} is below 1; give limit >= 1 or None")
+        out = _new("eventuali_records **")
+        return self._read(
+            lib.eventuali_read_stream(self._h, sid, len(sid), from_version, to_v, lim, out), out
+        )
+
+    def read_all(
+        self, from_position: int = 1, limit: int | None = None, filter: ReadFilter | None = None
+    ) -> list[Record]:
+        from_position = _int(from_position, "from_position")
+        lim = -1 if limit is None else _int(limit, "limit")
+        if limit is not None and lim < 1:
+            raise InvalidInputError(f"limit {limit} is below 1; give limit >= 1 or None")
+        out = _new("eventuali_records **")
+        if filter is None or filter.is_empty:
+            return self._read(lib.eventuali_read_all(self._h, from_position, lim, _NULL, out), out)
+        f = _new("eventuali_filter *")
+        keep: list = [f]
+        f.n_event_types = f.n_stream_types = -1
+        if filter.event_types is not None:
+            ets = sorted(filter.event_types)
+            f.n_event_types = len(ets)
+            keep += _TextColumn(ets, "filter event type").fill(f.event_types)
+        if filter.stream_types is not None:
+            sts = sorted(filter.stream_types)
+            f.n_stream_types = len(sts)
+            keep += _TextColumn(sts, "filter stream type").fill(f.stream_types)
+        if filter.stream_id_prefix is not None:
+            p = _text(filter.stream_id_prefix, "stream id prefix")
+            keep.append(p)
+            f.has_stream_id_prefix = 1
+            f.stream_id_prefix = p
+            f.stream_id_prefix_len = len(p)
+        if filter.tenant is not None:
+            t = _text(filter.tenant, "tenant filter")
+            keep.append(t)
+            f.has_tenant = 1
+            f.tenant = t
+            f.tenant_len = len(t)
+        return self._read(lib.eventuali_read_all(self._h, from_position, lim, f, out), out)
+
+    def stream_version(self, stream_id: str) -> int:
+        sid = _text(stream_id, "stream id")
+        out = _new("int64_t *")
+        self._check(lib.eventuali_stream_version(self._h, sid, len(sid), out))
+        return out[0]
+
+    def head(self) -> int:
+        out = _new("int64_t *")
+        self._check(lib.eventuali_head(self._h, out))
+        return out[0]
+
+    # --- snapshots -----------------------------------------------------------
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        if not isinstance(snapshot, tuple) or len(snapshot) != 5:
+            raise InvalidInputError(
+                f"snapshot must be a Snapshot(stream_id, version, schema_version, timestamp, "
+                f"payload), got {type(snapshot).__name__} {snapshot!r}"
+            )
+        stream_id, version, schema_version, timestamp, payload = snapshot
+        sid = _text(stream_id, "snapshot stream id")
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(
+                f"snapshot payload must be bytes, got {type(payload).__name__} {payload!r}"
+            )
+        payload = bytes(payload)
+        self._check(
+            lib.eventuali_save_snapshot(
+                self._h,
+                sid,
+                len(sid),
+                _int(version, "snapshot version"),
+                _int(schema_version, "snapshot schema_version"),
+                _int(timestamp, "snapshot timestamp"),
+                payload,
+                len(payload),
+            )
+        )
+
+    def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
+        sid = _text(stream_id, "stream id")
+        mv = -1 if max_version is None else _int(max_version, "max_version")
+        if max_version is not None and mv < 0:
+            raise InvalidInputError(
+                f"max_version {max_version} is negative; give a version >= 0 or None"
+            )
+        out = _new("eventuali_snapshot **")
+        self._check(lib.eventuali_load_snapshot(self._h, sid, len(sid), mv, out))
+        s = out[0]
+        if s == _NULL:
+            return None
+        try:
+            payload = _buffer(s.payload, s.payload_len)[:] if s.payload_len else b""
+            return Snapshot(stream_id, s.version, s.schema_version, s.timestamp, payload)
+        finally:
+            lib.eventuali_snapshot_free(s)
+
+    def prune_snapshots(self, stream_id: str, keep: int) -> int:
+        sid = _text(stream_id, "stream id")
+        out = _new("int64_t *")
+        self._check(lib.eventuali_prune_snapshots(self._h, sid, len(sid), _int(keep, "keep"), out))
+        return out[0]
+
+    # --- checkpoints -------------------------------------------------------
+
+    def get_checkpoint(self, name: str) -> int | None:
+        n = _text(name, "checkpoint name")
+        pos = _new("int64_t *")
+        found = _new("int32_t *")
+        self._check(lib.eventuali_get_checkpoint(self._h, n, len(n), pos, found))
+        return pos[0] if found[0] else None
+
+    def set_checkpoint(self, name: str, position: int) -> None:
+        n = _text(name, "checkpoint name")
+        self._check(
+            lib.eventuali_set_checkpoint(self._h, n, len(n), _int(position, "checkpoint position"))
+        )
+
+    # --- live ----------------------------------------------------------------
+
+    def wait_for(self, after_position: int, timeout: float) -> int:
+        after_position = _int(after_position, "after_position")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise InvalidInputError(
+                f"timeout must be a number of seconds, got {type(timeout).__name__} {timeout!r}"
+            )
+        if math.isnan(timeout) or timeout < 0:
+            raise InvalidInputError(f"timeout {timeout!r} must be >= 0 seconds")
+        us = int(min(timeout, 1e9) * 1_000_000)
+        out = _new("int64_t *")
+        self._check(lib.eventuali_wait_for(self._h, after_position, us, out))
+        return out[0]
+
+    # --- retention -----------------------------------------------------------
+
+    def delete_stream(self, stream_id: str) -> int:
+        sid = _text(stream_id, "stream id")
+        out = _new("int64_t *")
+        self._check(lib.eventuali_delete_stream(self._h, sid, len(sid), out))
+        return out[0]
+
+    def truncate_stream(self, stream_id: str, before_version: int) -> int:
+        sid = _text(stream_id, "stream id")
+        out = _new("int64_t *")
+        self._check(
+            lib.eventuali_truncate_stream(
+                self._h, sid, len(sid), _int(before_version, "before_version"), out
+            )
+        )
+        return out[0]
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store; idempotent (the library itself reports a second close)."""
+        if self._closed:
+            return
+        self._closed = True
+        status = lib.eventuali_close(self._h)
+        if status and status != lib.EVENTUALI_ERR_CLOSED:
+            raise error_from_status(status)
+
+    def __enter__(self) -> CStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,202 @@
+/*
+ * records.c - build a read result (eventuali_records) as columns.
+ *
+ * The Python side pays per object it creates, so the result is shaped for
+ * cheap decoding: int64 columns become lists in one tolist(), text fields are
+ * indexes into a table of distinct strings (a stream id repeated 1000 times
+ * is decoded once), and metadata/payloads are one blob each plus offsets.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static int buf_reserve(buf *b, size_t extra) {
+    if (b->cap - b->n >= extra) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->n < extra) {
+        if (cap > SIZE_MAX / 2) return -1;
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(buf *b, const void *src, size_t n) {
+    if (buf_reserve(b, n)) return -1;
+    if (n) memcpy(b->p + b->n, src, n);
+    b->n += n;
+    return 0;
+}
+
+struct ev_rb {
+    int64_t count;
+    buf positions, versions, schema_versions, timestamps, event_ids;
+    buf stream_ids, stream_types, event_types, tenants; /* int32 indexes */
+    buf strings, string_offsets;                        /* table */
+    buf meta, meta_off, payload, payload_off;
+    /* dedup hash: slot -> string index + 1 (0 = empty) */
+    int32_t *slots;
+    size_t nslots;
+    int64_t nstrings;
+};
+
+/* The result handed to the caller; `pub` first so the pointer converts both ways. */
+typedef struct records_impl {
+    eventuali_records pub;
+    ev_rb *rb;
+} records_impl;
+
+ev_rb *ev_rb_new(void) {
+    ev_rb *rb = calloc(1, sizeof *rb);
+    if (!rb) return NULL;
+    int64_t zero = 0;
+    if (buf_put(&rb->string_offsets, &zero, 8) || buf_put(&rb->meta_off, &zero, 8) ||
+        buf_put(&rb->payload_off, &zero, 8)) {
+        ev_rb_free(rb);
+        return NULL;
+    }
+    return rb;
+}
+
+void ev_rb_free(ev_rb *rb) {
+    if (!rb) return;
+    buf *all[] = {&rb->positions, &rb->versions, &rb->schema_versions, &rb->timestamps,
+                  &rb->event_ids, &rb->stream_ids, &rb->stream_types, &rb->event_types,
+                  &rb->tenants, &rb->strings, &rb->string_offsets, &rb->meta,
+                  &rb->meta_off, &rb->payload, &rb->payload_off};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->p);
+    free(rb->slots);
+    free(rb);
+}
+
+int64_t ev_rb_count(const ev_rb *rb) { return rb->count; }
+
+static uint64_t hash_bytes(const uint8_t *p, int64_t n) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (int64_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int grow_slots(ev_rb *rb) {
+    size_t n = rb->nslots ? rb->nslots * 2 : 64;
+    int32_t *slots = calloc(n, sizeof *slots);
+    if (!slots) return -1;
+    const int64_t *off = (const int64_t *)rb->string_offsets.p;
+    for (int64_t k = 0; k < rb->nstrings; k++) {
+        uint64_t h = hash_bytes(rb->strings.p + off[k], off[k + 1] - off[k]);
+        size_t i = (size_t)h & (n - 1);
+        while (slots[i]) i = (i + 1) & (n - 1);
+        slots[i] = (int32_t)(k + 1);
+    }
+    free(rb->slots);
+    rb->slots = slots;
+    rb->nslots = n;
+    return 0;
+}
+
+/* index of `s` in the string table, adding it if new; -1 on out of memory */
+static int32_t intern(ev_rb *rb, ev_str s) {
+    if ((size_t)(rb->nstrings + 1) * 2 > rb->nslots && grow_slots(rb)) return -1;
+    uint64_t h = hash_bytes(s.p, s.n);
+    size_t mask = rb->nslots - 1, i = (size_t)h & mask;
+    const int64_t *off = (const int64_t *)rb->string_offsets.p;
+    while (rb->slots[i]) {
+        int32_t k = rb->slots[i] - 1;
+        int64_t len = off[k + 1] - off[k];
+        if (len == s.n && (len == 0 || memcmp(rb->strings.p + off[k], s.p, (size_t)len) == 0)) return k;
+        i = (i + 1) & mask;
+    }
+    if (rb->nstrings >= INT32_MAX - 1) return -1;
+    if (buf_put(&rb->strings, s.p, (size_t)s.n)) return -1;
+    int64_t end = (int64_t)rb->strings.n;
+    if (buf_put(&rb->string_offsets, &end, 8)) return -1;
+    int32_t k = (int32_t)rb->nstrings++;
+    rb->slots[i] = k + 1;
+    return k;
+}
+
+int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str stream_id,
+              ev_str stream_type, int64_t version, ev_str event_type, int64_t schema_version,
+              int64_t timestamp, ev_str tenant, ev_str metadata, ev_str payload) {
+    int32_t si = intern(rb, stream_id), st = intern(rb, stream_type), et = intern(rb, event_type),
+            tn = intern(rb, tenant);
+    if (si < 0 || st < 0 || et < 0 || tn < 0) return ev_oom();
+    uint8_t zero_id[16] = {0};
+    if (buf_put(&rb->positions, &position, 8) || buf_put(&rb->versions, &version, 8) ||
+        buf_put(&rb->schema_versions, &schema_version, 8) ||
+        buf_put(&rb->timestamps, &timestamp, 8) ||
+        buf_put(&rb->event_ids, event_id ? event_id : zero_id, 16) ||
+        buf_put(&rb->stream_ids, &si, 4) || buf_put(&rb->stream_types, &st, 4) ||
+        buf_put(&rb->event_types, &et, 4) || buf_put(&rb->tenants, &tn, 4) ||
+        buf_put(&rb->meta, metadata.p, (size_t)metadata.n) ||
+        buf_put(&rb->payload, payload.p, (size_t)payload.n))
+        return ev_oom();
+    int64_t mo = (int64_t)rb->meta.n, po = (int64_t)rb->payload.n;
+    if (buf_put(&rb->meta_off, &mo, 8) || buf_put(&rb->payload_off, &po, 8)) return ev_oom();
+    rb->count++;
+    return EVENTUALI_OK;
+}
+
+eventuali_records *ev_rb_finish(ev_rb *rb) {
+    records_impl *r = calloc(1, sizeof *r);
+    if (!r) {
+        ev_rb_free(rb);
+        return NULL;
+    }
+    r->rb = rb;
+    eventuali_records *p = &r->pub;
+    p->count = rb->count;
+    p->positions = (const int64_t *)rb->positions.p;
+    p->versions = (const int64_t *)rb->versions.p;
+    p->schema_versions = (const int64_t *)rb->schema_versions.p;
+    p->timestamps = (const int64_t *)rb->timestamps.p;
+    p->event_ids = rb->event_ids.p;
+    p->stream_ids = (const int32_t *)rb->stream_ids.p;
+    p->stream_types = (const int32_t *)rb->stream_types.p;
+    p->event_types = (const int32_t *)rb->event_types.p;
+    p->tenants = (const int32_t *)rb->tenants.p;
+    p->n_strings = rb->nstrings;
+    p->strings = rb->strings.p;
+    p->string_offsets = (const int64_t *)rb->string_offsets.p;
+    p->metadata_blob = rb->meta.p;
+    p->metadata_offsets = (const int64_t *)rb->meta_off.p;
+    p->payload_blob = rb->payload.p;
+    p->payload_offsets = (const int64_t *)rb->payload_off.p;
+    return p;
+}
+
+EVENTUALI_API void eventuali_records_free(eventuali_records *records) {
+    if (!records) return;
+    records_impl *r = (records_impl *)records;
+    ev_rb_free(r->rb);
+    free(r);
+}
+
+eventuali_snapshot *ev_snapshot_new(int64_t version, int64_t schema_version, int64_t timestamp,
+                                    const void *payload, int64_t payload_len) {
+    /* one block: the struct, then the payload bytes */
+    eventuali_snapshot *s = malloc(sizeof *s + (size_t)payload_len + 1);
+    if (!s) return NULL;
+    uint8_t *data = (uint8_t *)(s + 1);
+    if (payload_len) memcpy(data, payload, (size_t)payload_len);
+    s->version = version;
+    s->schema_version = schema_version;
+    s->timestamp = timestamp;
+    s->payload = data;
+    s->payload_len = payload_len;
+    return s;
+}
+
+EVENTUALI_API void eventuali_snapshot_free(eventuali_snapshot *snapshot) { free(snapshot); }
