@@ -1,0 +1,232 @@
+"""``Event``: the pydantic base class of every domain event, and the registry of event types.
+
+An event carries its envelope (id, aggregate, versions, time, causation,
+correlation, user) beside the user's fields.  Subclasses register themselves
+by type name when they are defined, so that stored events load back as the
+right class; an event whose class is unknown loads as :class:`UnknownEvent`
+with every stored field preserved.
+
+Per class, ``__event_type__`` (default: the class name) is the stored type
+name and ``__event_version__`` (default 1) the schema version that upcasters
+bring older stored versions up to.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from datetime import datetime, timezone
+from collections.abc import Callable
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from .errors import ConfigurationError, SerializationError
+
+ENVELOPE_FIELDS = frozenset(
+    {
+        "event_id",
+        "aggregate_id",
+        "aggregate_type",
+        "event_type",
+        "event_version",
+        "aggregate_version",
+        "timestamp",
+        "causation_id",
+        "correlation_id",
+        "user_id",
+    }
+)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_SNAKE_1 = re.compile(r"(.)([A-Z][a-z]+)")
+_SNAKE_2 = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``UserRegistered`` -> ``user_registered``; ``HTTPRequestSent`` -> ``http_request_sent``.
+
+    Dots and dashes (``order.placed``) become underscores, so any type name maps
+    to a valid method suffix.
+    """
+    name = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return _SNAKE_2.sub(r"\1_\2", _SNAKE_1.sub(r"\1_\2", name)).lower()
+
+
+class Event(BaseModel):
+    """Base class of domain events.
+
+    Define fields as on any pydantic model::
+
+        class UserRegistered(Event):
+            name: str
+            email: str
+
+    The envelope is filled in by ``Aggregate.apply`` (id, aggregate id/type and
+    version, timestamp) unless set explicitly.
+    """
+
+    model_config = ConfigDict(ser_json_timedelta="float")
+
+    __event_type__: ClassVar[str] = "Event"
+    __event_version__: ClassVar[int] = 1
+
+    event_id: UUID | None = None
+    aggregate_id: str | None = None
+    aggregate_type: str | None = None
+    event_type: str | None = None
+    event_version: int | None = None
+    aggregate_version: int | None = None
+    timestamp: datetime | None = None
+    causation_id: UUID | None = None
+    correlation_id: UUID | None = None
+    user_id: str | None = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "__event_type__" not in cls.__dict__:
+            cls.__event_type__ = cls.__name__
+        if not cls.__dict__.get("__abstract_event__", False):
+            registry.register(cls)
+
+    @classmethod
+    def get_event_type(cls) -> str:
+        """The name this class is stored under."""
+        return cls.__event_type__
+
+    # --- conversions (the guide's to_json/from_json, to_dict/from_dict) -----------
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Event:
+        try:
+            return cls.model_validate_json(data)
+        except ValueError as exc:
+            raise SerializationError(f"cannot read {cls.__name__} from JSON: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise SerializationError(f"cannot read {cls.__name__} from dict: {exc}") from exc
+
+
+class UnknownEvent(Event):
+    """A stored event whose type has no registered class; every stored field is kept.
+
+    Fields beyond the envelope are available as attributes and in
+    ``model_extra``; saving it again writes the same fields back.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __abstract_event__: ClassVar[bool] = True
+
+
+class EventRegistry:
+    """Maps stored type names to event classes.
+
+    Every ``Event`` subclass registers itself when defined; ``register(cls,
+    name=...)`` adds an explicit (extra) name, e.g. for a renamed class.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, type[Event]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._lock = threading.Lock()
+
+    def register(self, cls: type[Event], name: str | None = None) -> type[Event]:
+        if not (isinstance(cls, type) and issubclass(cls, Event)):
+            raise ConfigurationError(f"{cls!r} is not an Event subclass; only events can be registered")
+        name = name or cls.__event_type__
+        with self._lock:
+            old = self._by_name.get(name)
+            if old is not None and old is not cls and (
+                old.__module__ != cls.__module__ or old.__qualname__ != cls.__qualname__
+            ):
+                warnings.warn(
+                    f"event type {name!r} was registered by {old.__module__}.{old.__qualname__} and "
+                    f"is now re-registered by {cls.__module__}.{cls.__qualname__}; stored "
+                    f"{name!r} events will load as the latter. Set __event_type__ on one of them "
+                    "to keep both.",
+                    stacklevel=4,
+                )
+            self._by_name[name] = cls
+        return cls
+
+    def register_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
+        """Register ``fn``: it turns a stored ``event_type`` dict at ``from_version`` into ``from_version + 1``."""
+        key = (event_type, from_version)
+        with self._lock:
+            if key in self._upcasters and self._upcasters[key] is not fn:
+                raise ConfigurationError(
+                    f"an upcaster for {event_type!r} from version {from_version} is already registered"
+                )
+            self._upcasters[key] = fn
+
+    def upcast(self, event_type: str, have: int, want: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Run the upcasters that bring ``data`` from schema version ``have`` to ``want``."""
+        if have > want:
+            raise SerializationError(
+                f"stored {event_type!r} event has schema version {have}, newer than the class's "
+                f"__event_version__ {want}; upgrade the code that reads it"
+            )
+        while have < want:
+            fn = self._upcasters.get((event_type, have))
+            if fn is None:
+                raise SerializationError(
+                    f"no upcaster registered for {event_type!r} from version {have} to "
+                    f"{have + 1}; register one with @eventuali.upcaster({event_type!r}, from_version={have})"
+                )
+            data = fn(data)
+            have += 1
+        return data
+
+    def resolve(self, name: str) -> type[Event] | None:
+        return self._by_name.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+
+registry = EventRegistry()
+
+
+def register_event(cls: type[Event] | None = None, *, name: str | None = None):
+    """Register an event class under its type name or ``name``; usable as a decorator."""
+
+    def deco(c: type[Event]) -> type[Event]:
+        return registry.register(c, name)
+
+    return deco(cls) if cls is not None else deco
+
+
+def upcaster(event_type: str | type[Event], from_version: int):
+    """Decorator: register a function that upgrades stored ``event_type`` data by one version.
+
+    ::
+
+        @upcaster("OrderPlaced", from_version=1)
+        def order_placed_v1_to_v2(data: dict) -> dict:
+            data["currency"] = "EUR"
+            return data
+    """
+    name = event_type if isinstance(event_type, str) else event_type.__event_type__
+
+    def deco(fn: Upcaster) -> Upcaster:
+        registry.register_upcaster(name, from_version, fn)
+        return fn
+
+    return deco
+
+
+UTC = timezone.utc

@@ -1,0 +1,426 @@
+"""``EventStore`` (async) and ``SyncEventStore``: save and load aggregates and events.
+
+Both are thin: they turn aggregates and events into records with the
+:class:`~eventuali.serialization.EventCodec`, hand whole batches to the
+backend chosen by the URL (see :mod:`eventuali.registry`), and turn records
+back into events.  The two classes share every piece of logic in
+:class:`_StoreLogic`; they differ only in awaiting the backend or not.
+
+The synchronous twin exists for code that is not async (scripts, Django or
+Flask views, notebooks): same method names, same semantics, no event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from .aggregate import Aggregate, check_aggregate_id
+from .asyncio_adapter import ThreadedAsyncBackend
+from .errors import InvalidInputError
+from .event import Event
+from .ids import uuid7
+from .protocol import AsyncBackend, Backend
+from .records import ANY, ReadFilter, Record, StoreURL, StreamWrite
+from .registry import choose
+from .serialization import EventCodec
+from .url import parse_url
+
+A = TypeVar("A", bound=Aggregate)
+
+DEFAULT_URL = "sqlite://events.db"
+"""Where a store lives when no URL is given (env ``EVENTUALI_URL`` overrides)."""
+
+PAGE_SIZE = 1000
+
+
+class StoredEvent(NamedTuple):
+    """An event with the global position it was stored at."""
+
+    position: int
+    event: Event
+
+
+def _filter(
+    event_types: Iterable[str | type[Event]] | None,
+    aggregate_types: Iterable[str | type[Aggregate]] | None,
+    aggregate_id_prefix: str | None,
+    tenant: str | None,
+) -> ReadFilter | None:
+    def names(items, attr):
+        if items is None:
+            return None
+        if isinstance(items, (str, type)):
+            items = [items]
+        return frozenset(i if isinstance(i, str) else getattr(i, attr) for i in items)
+
+    f = ReadFilter(
+        event_types=names(event_types, "__event_type__"),
+        stream_types=names(aggregate_types, "__aggregate_type__"),
+        stream_id_prefix=aggregate_id_prefix,
+        tenant=tenant,
+    )
+    return None if f.is_empty else f
+
+
+def _check_version(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidInputError(f"{name}={value!r} is invalid; versions start at 1")
+
+
+class _StoreLogic:
+    """Everything the two stores share: record building and event rebuilding."""
+
+    url: StoreURL
+    codec: EventCodec
+    tenant: str = ""
+
+    def _writes_for(self, aggregates: Sequence[Aggregate]) -> list[StreamWrite]:
+        writes: list[StreamWrite] = []
+        seen: set[str] = set()
+        encode = self.codec.encode
+        for agg in aggregates:
+            if not isinstance(agg, Aggregate):
+                raise InvalidInputError(
+                    f"save() takes aggregates, got {type(agg).__name__} {agg!r}; to store bare "
+                    "events use save_events()"
+                )
+            pending = agg.__pydantic_private__["_uncommitted"]
+            if not pending:
+                continue  # nothing to do is not an error
+            check_aggregate_id(agg)
+            if agg.id in seen:
+                raise InvalidInputError(
+                    f"aggregate {agg.id!r} is passed to save() twice; save each aggregate once"
+                )
+            seen.add(agg.id)
+            writes.append(
+                StreamWrite(
+                    agg.id,
+                    agg.__aggregate_type__,
+                    agg.version - len(pending),
+                    [encode(e) for e in pending],
+                    self.tenant,
+                )
+            )
+        return writes
+
+    def _writes_for_events(self, events: Sequence[Event], stream_type: str | None) -> list[StreamWrite]:
+        """Group bare events by aggregate id; an event without one starts a stream of its own."""
+        groups: dict[str, list[Event]] = {}
+        for ev in events:
+            if not isinstance(ev, Event):
+                raise InvalidInputError(f"save_events() takes events, got {type(ev).__name__} {ev!r}")
+            aid = ev.aggregate_id or str(uuid7())
+            groups.setdefault(aid, []).append(ev)
+        writes = []
+        for aid, evs in groups.items():
+            first = evs[0]
+            st = stream_type or first.aggregate_type or type(first).__event_type__
+            v0 = first.aggregate_version
+            # Versions given on the events are honoured as an exact expectation;
+            # without them the events are appended to whatever the stream holds.
+            expected = ANY if v0 is None else v0 - 1
+            records = []
+            for i, ev in enumerate(evs):
+                version = None if v0 is None else v0 + i
+                if ev.aggregate_version is not None and ev.aggregate_version != version:
+                    raise InvalidInputError(
+                        f"events for aggregate {aid!r} have aggregate_version "
+                        f"{ev.aggregate_version} where {version} was expected; give contiguous "
+                        "versions or none"
+                    )
+                EventCodec.stamp(ev, aid, st, version if version is not None else 0)
+                if version is None:
+                    ev.__dict__["aggregate_version"] = None
+                records.append(self.codec.encode(ev))
+            writes.append(StreamWrite(aid, st, expected, records, self.tenant))
+        return writes
+
+    @staticmethod
+    def _committed(aggregates: Sequence[Aggregate]) -> None:
+        for agg in aggregates:
+            agg.__pydantic_private__["_uncommitted"].clear()
+
+    def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record]) -> A | None:
+        if not records:
+            return None
+        agg = cls(id=aggregate_id)
+        decode = self.codec.decode
+        agg._replay_many(map(decode, records))
+        agg.__dict__["version"] = records[-1].version
+        return agg
+
+    def _stored(self, records: list[Record]) -> list[StoredEvent]:
+        decode = self.codec.decode
+        return [StoredEvent(r.position, decode(r)) for r in records]
+
+
+def _resolve_url(url: str | None) -> StoreURL:
+    return parse_url(url if url is not None else os.environ.get("EVENTUALI_URL", DEFAULT_URL))
+
+
+class EventStore(_StoreLogic):
+    """The async event store.  Create with ``await EventStore.create(url)``."""
+
+    def __init__(self, backend: AsyncBackend, url: StoreURL, codec: EventCodec | None = None,
+                 provider: str = "?") -> None:
+        self.backend = backend
+        self.url = url
+        self.codec = codec or EventCodec()
+        self.backend_name = provider
+
+    @classmethod
+    async def create(
+        cls,
+        url: str | None = None,
+        *,
+        backend: str | None = None,
+        codec: EventCodec | None = None,
+    ) -> EventStore:
+        """Open (creating if needed) the store at ``url``.
+
+        ``url`` defaults to ``$EVENTUALI_URL`` or ``sqlite://events.db``.  ``backend``
+        names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).
+        """
+        parsed = _resolve_url(url)
+        provider = choose(parsed, backend)
+        open_async = getattr(provider, "open_async", None)
+        abackend = open_async(parsed) if open_async is not None else None
+        if abackend is not None and hasattr(abackend, "__await__"):
+            abackend = await abackend
+        if abackend is None:
+            import asyncio
+
+            sync = await asyncio.to_thread(provider.open, parsed)
+            abackend = ThreadedAsyncBackend(sync, inline=parsed.scheme == "memory")
+        return cls(abackend, parsed, codec, provider.name)
+
+    # --- writing -----------------------------------------------------------------
+
+    async def save(self, *aggregates: Aggregate) -> None:
+        """Persist the uncommitted events of one or more aggregates, atomically.
+
+        A stale aggregate raises ``OptimisticConcurrencyError`` and nothing is
+        written (for any of the aggregates).  Aggregates with nothing to save
+        are skipped.
+        """
+        writes = self._writes_for(aggregates)
+        if writes:
+            await self.backend.append(writes)
+            self._committed(aggregates)
+
+    async def save_all(self, aggregates: Iterable[Aggregate]) -> None:
+        await self.save(*aggregates)
+
+    async def save_events(self, events: Sequence[Event], *, stream_type: str | None = None) -> list[int]:
+        """Append bare events in one atomic batch; returns their global positions.
+
+        Events are grouped by ``aggregate_id``; an event without one starts a
+        stream of its own.  Events carrying ``aggregate_version`` are checked
+        against the stream's version; events without are appended at its end.
+        """
+        writes = self._writes_for_events(events, stream_type)
+        return await self.backend.append(writes) if writes else []
+
+    save_batch = save_events
+
+    # --- reading -----------------------------------------------------------------
+
+    async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
+        """The aggregate rebuilt from its events, or None when it has none."""
+        records = await self.backend.read_stream(aggregate_id)
+        return self._rebuild(aggregate_class, aggregate_id, records)
+
+    async def load_events(
+        self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
+    ) -> list[Event]:
+        _check_version("from_version", from_version)
+        records = await self.backend.read_stream(aggregate_id, from_version, to_version)
+        return self.codec.decode_many(records)
+
+    async def read_all(
+        self,
+        from_position: int = 1,
+        limit: int = PAGE_SIZE,
+        *,
+        event_types: Iterable[str | type[Event]] | None = None,
+        aggregate_types: Iterable[str | type[Aggregate]] | None = None,
+        aggregate_id_prefix: str | None = None,
+        tenant: str | None = None,
+    ) -> list[StoredEvent]:
+        """One page of events in global order, from ``from_position`` on."""
+        f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
+        return self._stored(await self.backend.read_all(from_position, limit, f))
+
+    async def stream_all(
+        self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
+    ) -> AsyncIterator[StoredEvent]:
+        """Every event from ``from_position`` on, page by page (bounded memory)."""
+        f = _filter(filters.pop("event_types", None), filters.pop("aggregate_types", None),
+                    filters.pop("aggregate_id_prefix", None), filters.pop("tenant", None))
+        if filters:
+            raise InvalidInputError(f"unknown filter(s) {sorted(filters)} for stream_all()")
+        pos = from_position
+        while True:
+            records = await self.backend.read_all(pos, batch_size, f)
+            for se in self._stored(records):
+                yield se
+            if len(records) < batch_size:
+                return
+            pos = records[-1].position + 1
+
+    async def load_events_by_type(
+        self,
+        aggregate_type: str | type[Aggregate],
+        from_position: int = 1,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Every event of aggregates of ``aggregate_type`` (in global order)."""
+        out: list[Event] = []
+        async for se in self.stream_all(from_position, aggregate_types=aggregate_type):
+            out.append(se.event)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    async def load_events_by_event_type(
+        self, event_type: str | type[Event], from_position: int = 1, limit: int | None = None
+    ) -> list[Event]:
+        """Every event of ``event_type`` (in global order)."""
+        out: list[Event] = []
+        async for se in self.stream_all(from_position, event_types=event_type):
+            out.append(se.event)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    async def stream_version(self, aggregate_id: str) -> int:
+        return await self.backend.stream_version(aggregate_id)
+
+    async def head(self) -> int:
+        return await self.backend.head()
+
+    async def delete_aggregate(self, aggregate_id: str) -> int:
+        """Delete the aggregate's events and snapshots for good; its id cannot be reused."""
+        return await self.backend.delete_stream(aggregate_id)
+
+    async def close(self) -> None:
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> EventStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"EventStore({self.url.redacted()!r}, backend={self.backend_name!r})"
+
+
+class SyncEventStore(_StoreLogic):
+    """The synchronous twin of :class:`EventStore`: same methods, no ``await``.
+
+    ``store = SyncEventStore.create("sqlite://events.db")``
+    """
+
+    def __init__(self, backend: Backend, url: StoreURL, codec: EventCodec | None = None,
+                 provider: str = "?") -> None:
+        self.backend = backend
+        self.url = url
+        self.codec = codec or EventCodec()
+        self.backend_name = provider
+
+    @classmethod
+    def create(
+        cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None
+    ) -> SyncEventStore:
+        parsed = _resolve_url(url)
+        provider = choose(parsed, backend)
+        return cls(provider.open(parsed), parsed, codec, provider.name)
+
+    def save(self, *aggregates: Aggregate) -> None:
+        writes = self._writes_for(aggregates)
+        if writes:
+            self.backend.append(writes)
+            self._committed(aggregates)
+
+    def save_all(self, aggregates: Iterable[Aggregate]) -> None:
+        self.save(*aggregates)
+
+    def save_events(self, events: Sequence[Event], *, stream_type: str | None = None) -> list[int]:
+        writes = self._writes_for_events(events, stream_type)
+        return self.backend.append(writes) if writes else []
+
+    save_batch = save_events
+
+    def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
+        return self._rebuild(aggregate_class, aggregate_id, self.backend.read_stream(aggregate_id))
+
+    def load_events(
+        self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
+    ) -> list[Event]:
+        _check_version("from_version", from_version)
+        return self.codec.decode_many(self.backend.read_stream(aggregate_id, from_version, to_version))
+
+    def read_all(
+        self,
+        from_position: int = 1,
+        limit: int = PAGE_SIZE,
+        *,
+        event_types: Iterable[str | type[Event]] | None = None,
+        aggregate_types: Iterable[str | type[Aggregate]] | None = None,
+        aggregate_id_prefix: str | None = None,
+        tenant: str | None = None,
+    ) -> list[StoredEvent]:
+        f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
+        return self._stored(self.backend.read_all(from_position, limit, f))
+
+    def stream_all(
+        self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
+    ) -> Iterator[StoredEvent]:
+        f = _filter(filters.pop("event_types", None), filters.pop("aggregate_types", None),
+                    filters.pop("aggregate_id_prefix", None), filters.pop("tenant", None))
+        if filters:
+            raise InvalidInputError(f"unknown filter(s) {sorted(filters)} for stream_all()")
+        pos = from_position
+        while True:
+            records = self.backend.read_all(pos, batch_size, f)
+            yield from self._stored(records)
+            if len(records) < batch_size:
+                return
+            pos = records[-1].position + 1
+
+    def load_events_by_type(
+        self, aggregate_type: str | type[Aggregate], from_position: int = 1, limit: int | None = None
+    ) -> list[Event]:
+        it = (se.event for se in self.stream_all(from_position, aggregate_types=aggregate_type))
+        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+
+    def load_events_by_event_type(
+        self, event_type: str | type[Event], from_position: int = 1, limit: int | None = None
+    ) -> list[Event]:
+        it = (se.event for se in self.stream_all(from_position, event_types=event_type))
+        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+
+    def stream_version(self, aggregate_id: str) -> int:
+        return self.backend.stream_version(aggregate_id)
+
+    def head(self) -> int:
+        return self.backend.head()
+
+    def delete_aggregate(self, aggregate_id: str) -> int:
+        return self.backend.delete_stream(aggregate_id)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> SyncEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SyncEventStore({self.url.redacted()!r}, backend={self.backend_name!r})"
