@@ -18,7 +18,7 @@
  *   - Handles are opaque pointers.  A NULL handle is an error status
  *     (EVENTUALI_ERR_INVALID_INPUT), never a crash.
  *   - Text is UTF-8 given as pointer + length (no NUL terminator needed);
- *     invalid UTF-8 is EVENTUALI_ERR_INVALID_INPUT.  Character limits
+ *     invalid UTF-8, and the NUL character, are EVENTUALI_ERR_INVALID_INPUT.  Character limits
  *     (255 for ids and names) count code points, as Python's len() does.
  *   - Batches cross the boundary in one call: an append of N records over any
  *     number of streams is one eventuali_append(); a read of N records is one
@@ -77,7 +77,8 @@ enum {
     EVENTUALI_SCHEME_SQLITE = 2  /* path = file name, or ":memory:" */
 };
 enum {
-    EVENTUALI_OPEN_SYNCHRONOUS_FULL = 1 /* SQLite: PRAGMA synchronous=FULL instead of NORMAL */
+    EVENTUALI_OPEN_SYNCHRONOUS_FULL = 1, /* SQLite: PRAGMA synchronous=FULL instead of NORMAL */
+    EVENTUALI_OPEN_SYNCHRONOUS_OFF = 2   /* SQLite: PRAGMA synchronous=OFF */
 };
 /* Bits of eventuali_capabilities(), in the order of eventuali.protocol.CAPABILITIES names. */
 enum {
@@ -129,7 +130,7 @@ typedef struct eventuali_append_request {
     int64_t n_records;
     eventuali_bytes_column event_ids;   /* n_records, each exactly 16 bytes */
     eventuali_text_column event_types;  /* n_records, each 1..255 chars */
-    const int64_t *schema_versions;     /* n_records */
+    const int64_t *schema_versions;     /* n_records, each >= 0 */
     const int64_t *timestamps;          /* n_records, microseconds since the epoch */
     eventuali_bytes_column metadata;    /* n_records */
     eventuali_bytes_column payloads;    /* n_records */
@@ -216,9 +217,11 @@ EVENTUALI_API int32_t eventuali_last_error_detail(eventuali_error_detail *out);
 /* ---- store lifecycle ---------------------------------------------------- */
 
 /* Open (creating if needed) a store.  scheme: EVENTUALI_SCHEME_*; flags:
- * EVENTUALI_OPEN_*; created_by goes into a new SQLite file's eventuali_meta. */
+ * EVENTUALI_OPEN_*; busy_timeout_ms: how long a SQLite writer waits for
+ * another process's lock (-1: the default, 5000); created_by goes into a new
+ * SQLite file's eventuali_meta. */
 EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_t path_len,
-                                     int32_t flags, const uint8_t *created_by,
+                                     int32_t flags, int32_t busy_timeout_ms, const uint8_t *created_by,
                                      int64_t created_by_len, eventuali_store **out);
 /* EVENTUALI_CAP_* bits of an open store. */
 EVENTUALI_API int32_t eventuali_capabilities(eventuali_store *store, uint32_t *out);
@@ -232,7 +235,12 @@ EVENTUALI_API void eventuali_store_free(eventuali_store *store);
 /* ---- events ------------------------------------------------------------- */
 
 /* Append atomically; on success positions_out[0..n_records) holds the global
- * positions of the records in request order. */
+ * positions of the records in request order.  Checks, in this order, before
+ * writing anything: the request itself (INVALID_INPUT; an event id given
+ * twice in the request is DUPLICATE_EVENT), then per write in order: deleted
+ * stream (STREAM_DELETED), expected version (CONCURRENCY; a stream written
+ * twice in one request sees its own earlier write), then event ids already
+ * stored (DUPLICATE_EVENT). */
 EVENTUALI_API int32_t eventuali_append(eventuali_store *store, const eventuali_append_request *request,
                                        int64_t *positions_out);
 /* Records of one stream with from_version <= version <= to_version (-1: no
@@ -249,10 +257,14 @@ EVENTUALI_API void eventuali_records_free(eventuali_records *records);
 
 EVENTUALI_API int32_t eventuali_stream_version(eventuali_store *store, const uint8_t *stream_id,
                                                int64_t stream_id_len, int64_t *out);
+/* The highest position ever assigned (it does not go down when the newest
+ * events are deleted); 0 for an empty store. */
 EVENTUALI_API int32_t eventuali_head(eventuali_store *store, int64_t *out);
 
 /* ---- snapshots ---------------------------------------------------------- */
 
+/* Saving a snapshot of a deleted stream is STREAM_DELETED; one with the same
+ * (stream_id, version) is replaced. */
 EVENTUALI_API int32_t eventuali_save_snapshot(eventuali_store *store, const uint8_t *stream_id,
                                               int64_t stream_id_len, int64_t version,
                                               int64_t schema_version, int64_t timestamp,

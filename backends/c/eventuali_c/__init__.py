@@ -10,9 +10,10 @@ implements the same header.
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
-from eventuali.errors import ConfigurationError, UnknownSchemeError
+from eventuali.errors import ConfigurationError, StorageError, UnknownSchemeError
 from eventuali.records import StoreURL
 
 from ._abi import LIBRARY_ENV_VAR
@@ -22,7 +23,6 @@ from .store import CStore, error_from_status
 __version__ = "0.1.0"
 __all__ = ["CBackend", "CStore", "__version__"]
 
-_SYNCHRONOUS = {"normal": 0, "full": lib.EVENTUALI_OPEN_SYNCHRONOUS_FULL}
 
 
 class CBackend:
@@ -47,36 +47,94 @@ class CBackend:
     @classmethod
     def open(cls, url: StoreURL) -> CStore:
         if url.scheme == "memory":
-            scheme = lib.EVENTUALI_SCHEME_MEMORY
-            allowed: set[str] = set()
-        elif url.scheme == "sqlite":
-            scheme = lib.EVENTUALI_SCHEME_SQLITE
-            allowed = {"synchronous"}
-        else:
+            if url.options:
+                raise ConfigurationError(
+                    f"store URL {url.redacted()!r}: the memory backend takes no options, got "
+                    f"{', '.join(sorted(url.options))}; remove the '?…' part"
+                )
+            return _open(lib.EVENTUALI_SCHEME_MEMORY, url.path, 0, -1, url)
+        if url.scheme != "sqlite":
             raise UnknownSchemeError(
                 f"the c backend does not serve scheme {url.scheme!r} ({url.redacted()!r}); it "
                 f"serves {', '.join(sorted(cls.schemes))}"
             )
-        unknown = sorted(set(url.options) - allowed)
+        unknown = sorted(set(url.options) - set(_SQLITE_OPTIONS))
         if unknown:
             raise ConfigurationError(
-                f"unknown option(s) {', '.join(map(repr, unknown))} in store URL "
-                f"{url.redacted()!r}; {url.scheme}:// accepts "
-                f"{', '.join(sorted(allowed)) or 'no options'}"
+                f"store URL {url.redacted()!r}: unknown SQLite option(s) {', '.join(unknown)}; "
+                f"valid options are {', '.join(_SQLITE_OPTIONS)} "
+                "(e.g. sqlite://events.db?synchronous=full&busy_timeout=10000)"
             )
-        flags = 0
-        if "synchronous" in url.options:
-            value = url.options["synchronous"].lower()
-            if value not in _SYNCHRONOUS:
-                raise ConfigurationError(
-                    f"option synchronous={url.options['synchronous']!r} in store URL "
-                    f"{url.redacted()!r} is not one of: normal, full"
-                )
-            flags |= _SYNCHRONOUS[value]
-        path = url.path.encode("utf-8")
-        created_by = f"c {__version__}".encode()
-        out = ffi.new("eventuali_store **")
-        status = lib.eventuali_open(scheme, path, len(path), flags, created_by, len(created_by), out)
-        if status:
-            raise error_from_status(status)
-        return CStore(out[0], url.redacted())
+        synchronous = url.options.get("synchronous", "normal").lower()
+        if synchronous not in _SYNCHRONOUS:
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: synchronous={url.options['synchronous']!r} is not "
+                f"valid; use one of {', '.join(_SYNCHRONOUS)}"
+            )
+        raw_timeout = url.options.get("busy_timeout", "5000")
+        try:
+            busy_timeout = int(raw_timeout)
+            if not 0 <= busy_timeout < 2**31:
+                raise ValueError
+        except ValueError:
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
+                "a whole number of milliseconds >= 0, e.g. busy_timeout=5000"
+            ) from None
+        path = url.path
+        if path != ":memory:":
+            # the same resolution and the same early, clear errors as the reference engine
+            path = os.path.abspath(os.path.expanduser(path))
+            _check_sqlite_path(path)
+        return _open(lib.EVENTUALI_SCHEME_SQLITE, path, _SYNCHRONOUS[synchronous], busy_timeout, url)
+
+
+_SQLITE_OPTIONS = ("synchronous", "busy_timeout")
+_SYNCHRONOUS = {
+    "full": lib.EVENTUALI_OPEN_SYNCHRONOUS_FULL,
+    "normal": 0,
+    "off": lib.EVENTUALI_OPEN_SYNCHRONOUS_OFF,
+}
+
+
+def _check_sqlite_path(path: str) -> None:
+    where = f"SQLite file {path!r}"
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise StorageError(
+            f"cannot open {where}: the directory {directory!r} does not exist; create it first or "
+            "choose another path"
+        )
+    if os.path.isdir(path):
+        raise StorageError(
+            f"cannot open {where}: it is a directory; give the path of a file, e.g. "
+            f"sqlite://{os.path.join(path, 'events.db')}"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"cannot open {where}: the directory {directory!r} is not writable (SQLite in WAL mode "
+            "needs to create the -wal and -shm files beside the database); make it writable or "
+            "choose another path"
+        )
+    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        raise StorageError(
+            f"cannot open {where}: the file is not readable and writable by this user; fix its "
+            "permissions or choose another path"
+        )
+
+
+def _open(scheme: int, path: str, flags: int, busy_timeout: int, url: StoreURL) -> CStore:
+    try:
+        raw = path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: the path is not valid Unicode text"
+        ) from None
+    created_by = f"c {__version__}".encode()
+    out = ffi.new("eventuali_store **")
+    status = lib.eventuali_open(
+        scheme, raw, len(raw), flags, busy_timeout, created_by, len(created_by), out
+    )
+    if status:
+        raise error_from_status(status)
+    return CStore(out[0], url.redacted())

@@ -9,11 +9,11 @@ the GIL around every call, so two threads on two stores run in parallel.
 
 from __future__ import annotations
 
-import math
 from array import array
 from itertools import chain, islice, repeat
 from typing import Sequence
 
+from eventuali import record_validation as check
 from eventuali.errors import (
     ConfigurationError,
     DuplicateEventError,
@@ -223,25 +223,16 @@ class CStore:
     def append(
         self, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None = None
     ) -> list[int]:
-        writes = list(writes)
-        for i, w in enumerate(writes):
-            if not isinstance(w, tuple) or len(w) not in (4, 5):
-                raise InvalidInputError(
-                    f"write #{i} must be a StreamWrite(stream_id, stream_type, expected_version, "
-                    f"records, tenant=''), got {type(w).__name__} {w!r}"
-                )
+        # The shared protocol checks: the same exceptions, in the same order,
+        # with the same messages as the reference engine (the library checks
+        # everything again, for callers that are not this shim).
+        check.check_append(writes, checkpoint)
         nw = len(writes)
         sids = [w[0] for w in writes]
         stypes = [w[1] for w in writes]
         tenants = [w[4] if len(w) == 5 else "" for w in writes]
         expected = _int_column([w[2] for w in writes], "expected version")
         rec_lists = [w[3] for w in writes]
-        for i, recs in enumerate(rec_lists):
-            if isinstance(recs, (str, bytes)) or not hasattr(recs, "__len__"):
-                raise InvalidInputError(
-                    f"records of write #{i} ({sids[i]!r}) must be a sequence of NewRecord, got "
-                    f"{type(recs).__name__}"
-                )
         counts = array("q", map(len, rec_lists))
         records = list(chain.from_iterable(rec_lists)) if nw != 1 else list(rec_lists[0])
         nr = len(records)
@@ -257,12 +248,6 @@ class CStore:
         req.record_counts = keep[-1]
         req.n_records = nr
         if nr:
-            for i, rec in enumerate(records):
-                if not isinstance(rec, tuple) or len(rec) != 6:
-                    raise InvalidInputError(
-                        f"record #{i} must be a NewRecord(event_id, event_type, schema_version, "
-                        f"timestamp, metadata, payload), got {type(rec).__name__} {rec!r}"
-                    )
             ids, etypes, svs, tss, metas, pays = zip(*records)
             keep += _BytesColumn(ids, "event id").fill(req.event_ids)
             keep += _TextColumn(etypes, "event type").fill(req.event_types)
@@ -275,13 +260,8 @@ class CStore:
             keep += _BytesColumn(metas, "metadata").fill(req.metadata)
             keep += _BytesColumn(pays, "payload").fill(req.payloads)
         if checkpoint is not None:
-            try:
-                name, position = checkpoint
-            except (TypeError, ValueError):
-                raise InvalidInputError(
-                    f"checkpoint must be a (name, position) pair, got {checkpoint!r}"
-                ) from None
-            name_b = _text(name, "checkpoint name")
+            name, position = checkpoint
+            name_b = _from_buffer("uint8_t[]", _text(name, "checkpoint name"))
             keep.append(name_b)
             req.has_checkpoint = 1
             req.checkpoint_name = name_b
@@ -307,17 +287,10 @@ class CStore:
         to_version: int | None = None,
         limit: int | None = None,
     ) -> list[Record]:
-        sid = _text(stream_id, "stream id")
-        from_version = _int(from_version, "from_version")
-        to_v = -1 if to_version is None else _int(to_version, "to_version")
-        lim = -1 if limit is None else _int(limit, "limit")
-        if to_version is not None and to_v < 0:
-            raise InvalidInputError(
-                f"to_version {to_version} is below from_version {from_version}; give "
-                "to_version >= from_version or None"
-            )
-        if limit is not None and lim < 1:
-            raise InvalidInputError(f"limit {limit} is below 1; give limit >= 1 or None")
+        check.check_read_stream(stream_id, from_version, to_version, limit)
+        sid = stream_id.encode()
+        to_v = -1 if to_version is None else to_version
+        lim = -1 if limit is None else limit
         out = _new("eventuali_records **")
         return self._read(
             lib.eventuali_read_stream(self._h, sid, len(sid), from_version, to_v, lim, out), out
@@ -326,10 +299,8 @@ class CStore:
     def read_all(
         self, from_position: int = 1, limit: int | None = None, filter: ReadFilter | None = None
     ) -> list[Record]:
-        from_position = _int(from_position, "from_position")
-        lim = -1 if limit is None else _int(limit, "limit")
-        if limit is not None and lim < 1:
-            raise InvalidInputError(f"limit {limit} is below 1; give limit >= 1 or None")
+        check.check_read_all(from_position, limit, filter)
+        lim = -1 if limit is None else limit
         out = _new("eventuali_records **")
         if filter is None or filter.is_empty:
             return self._read(lib.eventuali_read_all(self._h, from_position, lim, _NULL, out), out)
@@ -345,13 +316,13 @@ class CStore:
             f.n_stream_types = len(sts)
             keep += _TextColumn(sts, "filter stream type").fill(f.stream_types)
         if filter.stream_id_prefix is not None:
-            p = _text(filter.stream_id_prefix, "stream id prefix")
+            p = _from_buffer("uint8_t[]", _text(filter.stream_id_prefix, "stream id prefix"))
             keep.append(p)
             f.has_stream_id_prefix = 1
             f.stream_id_prefix = p
             f.stream_id_prefix_len = len(p)
         if filter.tenant is not None:
-            t = _text(filter.tenant, "tenant filter")
+            t = _from_buffer("uint8_t[]", _text(filter.tenant, "tenant filter"))
             keep.append(t)
             f.has_tenant = 1
             f.tenant = t
@@ -359,7 +330,8 @@ class CStore:
         return self._read(lib.eventuali_read_all(self._h, from_position, lim, f, out), out)
 
     def stream_version(self, stream_id: str) -> int:
-        sid = _text(stream_id, "stream id")
+        check.check_stream_id(stream_id)
+        sid = stream_id.encode()
         out = _new("int64_t *")
         self._check(lib.eventuali_stream_version(self._h, sid, len(sid), out))
         return out[0]
@@ -372,38 +344,27 @@ class CStore:
     # --- snapshots -----------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        if not isinstance(snapshot, tuple) or len(snapshot) != 5:
-            raise InvalidInputError(
-                f"snapshot must be a Snapshot(stream_id, version, schema_version, timestamp, "
-                f"payload), got {type(snapshot).__name__} {snapshot!r}"
-            )
+        check.check_snapshot(snapshot)
         stream_id, version, schema_version, timestamp, payload = snapshot
-        sid = _text(stream_id, "snapshot stream id")
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise InvalidInputError(
-                f"snapshot payload must be bytes, got {type(payload).__name__} {payload!r}"
-            )
-        payload = bytes(payload)
+        sid = stream_id.encode()
         self._check(
             lib.eventuali_save_snapshot(
                 self._h,
                 sid,
                 len(sid),
-                _int(version, "snapshot version"),
-                _int(schema_version, "snapshot schema_version"),
-                _int(timestamp, "snapshot timestamp"),
+                version,
+                schema_version,
+                timestamp,
                 payload,
                 len(payload),
             )
         )
 
     def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
-        sid = _text(stream_id, "stream id")
-        mv = -1 if max_version is None else _int(max_version, "max_version")
-        if max_version is not None and mv < 0:
-            raise InvalidInputError(
-                f"max_version {max_version} is negative; give a version >= 0 or None"
-            )
+        check.check_stream_id(stream_id)
+        check.check_optional_int(max_version, "max_version", 0)
+        sid = stream_id.encode()
+        mv = -1 if max_version is None else max_version
         out = _new("eventuali_snapshot **")
         self._check(lib.eventuali_load_snapshot(self._h, sid, len(sid), mv, out))
         s = out[0]
@@ -416,36 +377,32 @@ class CStore:
             lib.eventuali_snapshot_free(s)
 
     def prune_snapshots(self, stream_id: str, keep: int) -> int:
-        sid = _text(stream_id, "stream id")
+        check.check_stream_id(stream_id)
+        check.check_int(keep, "keep", 0)
+        sid = stream_id.encode()
         out = _new("int64_t *")
-        self._check(lib.eventuali_prune_snapshots(self._h, sid, len(sid), _int(keep, "keep"), out))
+        self._check(lib.eventuali_prune_snapshots(self._h, sid, len(sid), keep, out))
         return out[0]
 
     # --- checkpoints -------------------------------------------------------
 
     def get_checkpoint(self, name: str) -> int | None:
-        n = _text(name, "checkpoint name")
+        check.check_name(name, "checkpoint name")
+        n = name.encode()
         pos = _new("int64_t *")
         found = _new("int32_t *")
         self._check(lib.eventuali_get_checkpoint(self._h, n, len(n), pos, found))
         return pos[0] if found[0] else None
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        n = _text(name, "checkpoint name")
-        self._check(
-            lib.eventuali_set_checkpoint(self._h, n, len(n), _int(position, "checkpoint position"))
-        )
+        check.check_checkpoint(name, position)
+        n = name.encode()
+        self._check(lib.eventuali_set_checkpoint(self._h, n, len(n), position))
 
     # --- live ----------------------------------------------------------------
 
     def wait_for(self, after_position: int, timeout: float) -> int:
-        after_position = _int(after_position, "after_position")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise InvalidInputError(
-                f"timeout must be a number of seconds, got {type(timeout).__name__} {timeout!r}"
-            )
-        if math.isnan(timeout) or timeout < 0:
-            raise InvalidInputError(f"timeout {timeout!r} must be >= 0 seconds")
+        check.check_wait(after_position, timeout)
         us = int(min(timeout, 1e9) * 1_000_000)
         out = _new("int64_t *")
         self._check(lib.eventuali_wait_for(self._h, after_position, us, out))
@@ -454,19 +411,18 @@ class CStore:
     # --- retention -----------------------------------------------------------
 
     def delete_stream(self, stream_id: str) -> int:
-        sid = _text(stream_id, "stream id")
+        check.check_stream_id(stream_id)
+        sid = stream_id.encode()
         out = _new("int64_t *")
         self._check(lib.eventuali_delete_stream(self._h, sid, len(sid), out))
         return out[0]
 
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
-        sid = _text(stream_id, "stream id")
+        check.check_stream_id(stream_id)
+        check.check_int(before_version, "before_version", 1)
+        sid = stream_id.encode()
         out = _new("int64_t *")
-        self._check(
-            lib.eventuali_truncate_stream(
-                self._h, sid, len(sid), _int(before_version, "before_version"), out
-            )
-        )
+        self._check(lib.eventuali_truncate_stream(self._h, sid, len(sid), before_version, out))
         return out[0]
 
     # --- lifecycle -------------------------------------------------------------

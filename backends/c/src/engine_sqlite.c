@@ -52,7 +52,8 @@ static const char *const SQL[S_COUNT] = {
                       "schema_version, timestamp, tenant, metadata, payload FROM eventuali_events "
                       "WHERE stream_id = ?1 AND version >= ?2 AND version <= ?3 "
                       "ORDER BY version LIMIT ?4",
-    [S_HEAD] = "SELECT COALESCE(MAX(position), 0) FROM eventuali_events",
+    /* the AUTOINCREMENT counter: the highest position ever assigned */
+    [S_HEAD] = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'eventuali_events'), 0)",
     [S_SNAP_SAVE] = "INSERT OR REPLACE INTO eventuali_snapshots "
                     "(stream_id, version, schema_version, timestamp, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_SNAP_LOAD] = "SELECT version, schema_version, timestamp, payload FROM eventuali_snapshots "
@@ -223,7 +224,7 @@ static int check_schema_version(sq *e, const char *path) {
 
 extern const ev_engine_ops ev_sqlite_ops;
 
-int ev_sqlite_open(const char *path, int flags, ev_str created_by, void **impl,
+int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str created_by, void **impl,
                    const ev_engine_ops **ops) {
     sq *e = calloc(1, sizeof *e);
     int rc, tables = 0, has_meta = 0;
@@ -234,13 +235,31 @@ int ev_sqlite_open(const char *path, int flags, ev_str created_by, void **impl,
                          NULL);
     if (rc != SQLITE_OK) goto fail_rc;
     sqlite3_extended_result_codes(e->db, 1);
-    sqlite3_busy_timeout(e->db, 5000);
+    sqlite3_busy_timeout(e->db, busy_timeout_ms < 0 ? 5000 : busy_timeout_ms);
     /* journal_mode=WAL fails on a file that is not a database: the first read tells */
     if ((rc = count_tables(e, &tables, &has_meta)) != SQLITE_OK) goto fail_rc;
-    if ((rc = sqlite3_exec(e->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL)) != SQLITE_OK) goto fail_rc;
+    if (strcmp(path, ":memory:") != 0) {
+        sqlite3_stmt *s;
+        if ((rc = sqlite3_prepare_v2(e->db, "PRAGMA journal_mode = WAL", -1, &s, NULL)) != SQLITE_OK) goto fail_rc;
+        rc = sqlite3_step(s);
+        const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+        int wal = mode && sqlite3_stricmp(mode, "wal") == 0;
+        char mode_copy[32] = "";
+        if (mode) snprintf(mode_copy, sizeof mode_copy, "%s", mode);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail_rc;
+        if (!wal) {
+            rc = ev_fail(EVENTUALI_ERR_STORAGE,
+                         "cannot switch SQLite file %s to WAL mode (journal_mode stays '%s'); it "
+                         "needs a local file system that supports shared memory",
+                         path, mode_copy);
+            goto fail_status;
+        }
+    }
     rc = sqlite3_exec(e->db,
                       (flags & EVENTUALI_OPEN_SYNCHRONOUS_FULL) ? "PRAGMA synchronous = FULL"
-                                                                : "PRAGMA synchronous = NORMAL",
+                      : (flags & EVENTUALI_OPEN_SYNCHRONOUS_OFF) ? "PRAGMA synchronous = OFF"
+                                                                 : "PRAGMA synchronous = NORMAL",
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) goto fail_rc;
     if ((rc = sqlite3_exec(e->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL)) != SQLITE_OK) goto fail_rc;
@@ -278,46 +297,78 @@ fail_status:
 
 /* ---- writes -------------------------------------------------------------- */
 
+static uint64_t str_hash(ev_str v) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int64_t i = 0; i < v.n; i++) h = (h ^ v.p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Two passes, in the reference engine's order: check every write's stream
+ * (deleted, expected version - a stream written twice sees its own earlier
+ * write), then insert; a stored event id surfaces in the second pass. */
 static int sq_append(void *impl, const ev_append *a, int64_t *positions_out) {
     sq *e = impl;
-    int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return sq_fail(e, rc, "starting an append");
+    int64_t nw = a->n_writes;
+    int64_t *base = calloc((size_t)(nw ? nw : 1), sizeof *base);     /* version before write w */
+    int8_t *exists = calloc((size_t)(nw ? nw : 1), sizeof *exists);  /* stream row exists at write w */
+    uint64_t *hash = calloc((size_t)(nw ? nw : 1), sizeof *hash);
+    if (!base || !exists || !hash) {
+        free(base);
+        free(exists);
+        free(hash);
+        return ev_oom();
+    }
     int status = EVENTUALI_OK;
-    for (int64_t w = 0; w < a->n_writes && status == EVENTUALI_OK; w++) {
+    int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        status = sq_fail(e, rc, "starting an append");
+        goto out;
+    }
+    for (int64_t w = 0; w < nw && status == EVENTUALI_OK; w++) {
         const ev_write *wr = &a->writes[w];
-        sqlite3_stmt *s = stmt(e, S_STREAM_GET);
-        bind_text(s, 1, wr->stream_id);
-        int64_t current = 0;
-        int exists = 0;
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            exists = 1;
-            current = sqlite3_column_int64(s, 0);
-            if (sqlite3_column_int(s, 1)) {
-                sqlite3_reset(s);
-                status = ev_fail_deleted(wr->stream_id);
+        hash[w] = str_hash(wr->stream_id);
+        int64_t prev = -1;
+        for (int64_t j = w - 1; j >= 0; j--)
+            if (hash[j] == hash[w] && a->writes[j].stream_id.n == wr->stream_id.n &&
+                memcmp(a->writes[j].stream_id.p, wr->stream_id.p, (size_t)wr->stream_id.n) == 0) {
+                prev = j;
                 break;
             }
-        } else if (rc != SQLITE_DONE) {
-            status = sq_fail(e, rc, "reading a stream's version");
-            break;
+        int64_t current;
+        if (prev >= 0) {
+            current = base[prev] + a->writes[prev].n_records;
+            exists[w] = exists[prev] || a->writes[prev].n_records > 0;
+        } else {
+            sqlite3_stmt *s = stmt(e, S_STREAM_GET);
+            bind_text(s, 1, wr->stream_id);
+            current = 0;
+            rc = sqlite3_step(s);
+            if (rc == SQLITE_ROW) {
+                exists[w] = 1;
+                current = sqlite3_column_int64(s, 0);
+                if (sqlite3_column_int(s, 1)) status = ev_fail_deleted(wr->stream_id);
+            } else if (rc != SQLITE_DONE) {
+                status = sq_fail(e, rc, "reading a stream's version");
+            }
+            sqlite3_reset(s);
+            if (status) break;
         }
-        sqlite3_reset(s);
+        base[w] = current;
         int64_t exp = wr->expected;
         int ok = exp == EVENTUALI_ANY || (exp == EVENTUALI_NO_STREAM && current == 0) ||
                  (exp == EVENTUALI_STREAM_EXISTS && current > 0) || (exp >= 0 && exp == current);
-        if (!ok) {
-            status = ev_fail_concurrency(wr->stream_id, exp, current);
-            break;
-        }
+        if (!ok) status = ev_fail_concurrency(wr->stream_id, exp, current);
+    }
+    for (int64_t w = 0; w < nw && status == EVENTUALI_OK; w++) {
+        const ev_write *wr = &a->writes[w];
         if (wr->n_records == 0) continue;
         for (int64_t r = 0; r < wr->n_records; r++) {
             const ev_rec *rec = &a->records[wr->first_record + r];
-            s = stmt(e, S_EVENT_INSERT);
+            sqlite3_stmt *s = stmt(e, S_EVENT_INSERT);
             sqlite3_bind_blob(s, 1, rec->event_id, 16, SQLITE_STATIC);
             bind_text(s, 2, wr->stream_id);
             bind_text(s, 3, wr->stream_type);
-            sqlite3_bind_int64(s, 4, current + r + 1);
+            sqlite3_bind_int64(s, 4, base[w] + r + 1);
             bind_text(s, 5, rec->event_type);
             sqlite3_bind_int64(s, 6, rec->schema_version);
             sqlite3_bind_int64(s, 7, rec->timestamp);
@@ -339,14 +390,14 @@ static int sq_append(void *impl, const ev_append *a, int64_t *positions_out) {
             positions_out[wr->first_record + r] = sqlite3_last_insert_rowid(e->db);
         }
         if (status) break;
-        s = stmt(e, exists ? S_STREAM_SET_VERSION : S_STREAM_INSERT);
+        sqlite3_stmt *s = stmt(e, exists[w] ? S_STREAM_SET_VERSION : S_STREAM_INSERT);
         bind_text(s, 1, wr->stream_id);
-        if (exists) {
-            sqlite3_bind_int64(s, 2, current + wr->n_records);
+        if (exists[w]) {
+            sqlite3_bind_int64(s, 2, base[w] + wr->n_records);
         } else {
             bind_text(s, 2, wr->stream_type);
             bind_text(s, 3, wr->tenant);
-            sqlite3_bind_int64(s, 4, current + wr->n_records);
+            sqlite3_bind_int64(s, 4, base[w] + wr->n_records);
         }
         rc = sqlite3_step(s);
         sqlite3_reset(s);
@@ -365,6 +416,10 @@ static int sq_append(void *impl, const ev_append *a, int64_t *positions_out) {
         if (rc != SQLITE_OK) status = sq_fail(e, rc, "committing an append");
     }
     if (status != EVENTUALI_OK) rollback(e);
+out:
+    free(base);
+    free(exists);
+    free(hash);
     return status;
 }
 
@@ -475,13 +530,27 @@ static int step_done(sq *e, sqlite3_stmt *s, const char *doing) {
 static int sq_save_snapshot(void *impl, ev_str stream_id, int64_t version, int64_t schema_version,
                             int64_t timestamp, ev_str payload) {
     sq *e = impl;
-    sqlite3_stmt *s = stmt(e, S_SNAP_SAVE);
+    int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return sq_fail(e, rc, "starting to save a snapshot");
+    sqlite3_stmt *s = stmt(e, S_STREAM_GET);
     bind_text(s, 1, stream_id);
-    sqlite3_bind_int64(s, 2, version);
-    sqlite3_bind_int64(s, 3, schema_version);
-    sqlite3_bind_int64(s, 4, timestamp);
-    sqlite3_bind_blob(s, 5, payload.n ? payload.p : (const uint8_t *)"", (int)payload.n, SQLITE_STATIC);
-    return step_done(e, s, "saving a snapshot");
+    int status = EVENTUALI_OK;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_int(s, 1)) status = ev_fail_deleted(stream_id);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE) status = sq_fail(e, rc, "reading a stream");
+    sqlite3_reset(s);
+    if (!status) {
+        s = stmt(e, S_SNAP_SAVE);
+        bind_text(s, 1, stream_id);
+        sqlite3_bind_int64(s, 2, version);
+        sqlite3_bind_int64(s, 3, schema_version);
+        sqlite3_bind_int64(s, 4, timestamp);
+        sqlite3_bind_blob(s, 5, payload.n ? payload.p : (const uint8_t *)"", (int)payload.n, SQLITE_STATIC);
+        status = step_done(e, s, "saving a snapshot");
+    }
+    if (!status) status = exec(e, "COMMIT", "committing a snapshot");
+    if (status) rollback(e);
+    return status;
 }
 
 static int sq_load_snapshot(void *impl, ev_str stream_id, int64_t max_version,

@@ -70,6 +70,8 @@ int ev_utf8_chars(const uint8_t *p, int64_t n, int64_t *chars);
 int ev_text_arg(const uint8_t *p, int64_t n, const char *what, int allow_empty, ev_str *out);
 int ev_parse_append(const eventuali_append_request *req, ev_append *out);
 void ev_append_release(ev_append *a);
+/* DUPLICATE_EVENT when an event id appears twice in the request */
+int ev_check_batch_duplicates(const ev_append *a);
 int ev_parse_filter(const eventuali_filter *f, ev_filter *out);
 void ev_filter_release(ev_filter *f);
 int ev_filter_matches(const ev_filter *f, ev_str stream_id, ev_str stream_type, ev_str event_type,
@@ -82,6 +84,9 @@ int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str strea
               ev_str stream_type, int64_t version, ev_str event_type, int64_t schema_version,
               int64_t timestamp, ev_str tenant, ev_str metadata, ev_str payload);
 int64_t ev_rb_count(const ev_rb *rb);
+/* The caller's strings stay valid and unchanged at the same address for the
+ * whole read (interned strings): lets the builder skip hashing repeats. */
+void ev_rb_set_stable(ev_rb *rb);
 eventuali_records *ev_rb_finish(ev_rb *rb); /* consumes rb */
 void ev_rb_free(ev_rb *rb);
 
@@ -105,7 +110,7 @@ typedef struct ev_engine_ops {
     void (*destroy)(void *impl);
 } ev_engine_ops;
 
-int ev_sqlite_open(const char *path, int flags, ev_str created_by, void **impl,
+int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str created_by, void **impl,
                    const ev_engine_ops **ops);
 int ev_memory_open(void **impl, const ev_engine_ops **ops);
 

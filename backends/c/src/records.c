@@ -47,7 +47,15 @@ struct ev_rb {
     int32_t *slots;
     size_t nslots;
     int64_t nstrings;
+    /* per text field: the last string seen (pointer, length) and its index -
+     * an engine that interns its strings hits this without hashing */
+    const uint8_t *last_p[4];
+    int64_t last_n[4];
+    int32_t last_k[4];
+    int stable; /* set by engines whose string pointers never change content */
 };
+
+void ev_rb_set_stable(ev_rb *rb) { rb->stable = 1; }
 
 /* The result handed to the caller; `pub` first so the pointer converts both ways. */
 typedef struct records_impl {
@@ -127,11 +135,21 @@ static int32_t intern(ev_rb *rb, ev_str s) {
     return k;
 }
 
+static int32_t intern_cached(ev_rb *rb, int field, ev_str s) {
+    if (!rb->stable) return intern(rb, s); /* e.g. SQLite reuses its column buffers */
+    if (rb->last_p[field] == s.p && rb->last_n[field] == s.n && s.p != NULL) return rb->last_k[field];
+    int32_t k = intern(rb, s);
+    rb->last_p[field] = s.p;
+    rb->last_n[field] = s.n;
+    rb->last_k[field] = k;
+    return k;
+}
+
 int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str stream_id,
               ev_str stream_type, int64_t version, ev_str event_type, int64_t schema_version,
               int64_t timestamp, ev_str tenant, ev_str metadata, ev_str payload) {
-    int32_t si = intern(rb, stream_id), st = intern(rb, stream_type), et = intern(rb, event_type),
-            tn = intern(rb, tenant);
+    int32_t si = intern_cached(rb, 0, stream_id), st = intern_cached(rb, 1, stream_type),
+            et = intern_cached(rb, 2, event_type), tn = intern_cached(rb, 3, tenant);
     if (si < 0 || st < 0 || et < 0 || tn < 0) return ev_oom();
     uint8_t zero_id[16] = {0};
     if (buf_put(&rb->positions, &position, 8) || buf_put(&rb->versions, &version, 8) ||

@@ -19,6 +19,7 @@ static int64_t utf8_take(const uint8_t *p, int64_t n, int64_t chars) {
     for (int64_t c = 0; c < chars; c++) {
         if (i >= n) return -1;
         uint8_t b = p[i];
+        if (b == 0) return -1; /* NUL: refused like invalid UTF-8 (C strings, SQLite text) */
         if (b < 0x80) {
             i += 1;
             continue;
@@ -69,7 +70,7 @@ int ev_text_arg(const uint8_t *p, int64_t n, const char *what, int allow_empty, 
     if (n > 0 && p == NULL)
         return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s is a NULL pointer with length %lld", what, (long long)n);
     if (ev_utf8_chars(p, n, &chars) != 0)
-        return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s is not valid UTF-8; pass text, not bytes", what);
+        return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s is not valid UTF-8 or contains a NUL character", what);
     if (!allow_empty && chars == 0)
         return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s is empty; give a non-empty string", what);
     if (chars > EV_MAX_NAME_CHARS) {
@@ -106,7 +107,7 @@ static int split_text(const eventuali_text_column *col, int64_t count, const cha
         int64_t used = utf8_take(col->data + off, col->data_len - off, chars);
         if (used < 0)
             return ev_fail(EVENTUALI_ERR_INVALID_INPUT,
-                           "%s %lld is not valid UTF-8 (or shorter than %lld characters)", what,
+                           "%s %lld is not valid UTF-8, contains a NUL character or is shorter than %lld characters", what,
                            (long long)i, (long long)chars);
         ev_str s = {col->data + off, used, chars};
         if (!allow_empty && chars == 0)
@@ -218,6 +219,12 @@ int ev_parse_append(const eventuali_append_request *req, ev_append *out) {
                 goto fail;
             }
             out->records[i].event_id = ids->data + 16 * i;
+            if (req->schema_versions[i] < 0) {
+                rc = ev_fail(EVENTUALI_ERR_INVALID_INPUT,
+                             "schema version of record %lld is %lld; it must be >= 0", (long long)i,
+                             (long long)req->schema_versions[i]);
+                goto fail;
+            }
             out->records[i].schema_version = req->schema_versions[i];
             out->records[i].timestamp = req->timestamps[i];
         }
@@ -269,6 +276,39 @@ int ev_parse_append(const eventuali_append_request *req, ev_append *out) {
     return EVENTUALI_OK;
 fail:
     ev_append_release(out);
+    return rc;
+}
+
+static uint64_t id_hash(const uint8_t *id) {
+    uint64_t a, b;
+    memcpy(&a, id, 8);
+    memcpy(&b, id + 8, 8);
+    a ^= b * 0x9E3779B97F4A7C15ULL;
+    a ^= a >> 29;
+    return a * 0xBF58476D1CE4E5B9ULL;
+}
+
+int ev_check_batch_duplicates(const ev_append *a) {
+    if (a->n_records < 2) return EVENTUALI_OK;
+    size_t n = 16;
+    while (n < (size_t)a->n_records * 2) n *= 2;
+    int64_t *slots = malloc(n * sizeof *slots);
+    if (!slots) return ev_oom();
+    memset(slots, 0xff, n * sizeof *slots); /* -1 = empty */
+    int rc = EVENTUALI_OK;
+    for (int64_t i = 0; i < a->n_records && !rc; i++) {
+        const uint8_t *id = a->records[i].event_id;
+        size_t k = (size_t)id_hash(id) & (n - 1);
+        while (slots[k] >= 0) {
+            if (memcmp(a->records[slots[k]].event_id, id, 16) == 0) {
+                rc = ev_fail_duplicate(id);
+                break;
+            }
+            k = (k + 1) & (n - 1);
+        }
+        slots[k] = i;
+    }
+    free(slots);
     return rc;
 }
 

@@ -169,7 +169,7 @@ static int open_memory(ev_str name, engine **out) {
 }
 
 EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_t path_len,
-                                     int32_t flags, const uint8_t *created_by,
+                                     int32_t flags, int32_t busy_timeout_ms, const uint8_t *created_by,
                                      int64_t created_by_len, eventuali_store **out) {
     ev_str p, cb;
     int rc;
@@ -188,8 +188,12 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
     p.n = path_len;
     p.chars = chars;
     if ((rc = ev_text_arg(created_by, created_by_len, "created_by", 1, &cb))) return rc;
-    if (flags & ~EVENTUALI_OPEN_SYNCHRONOUS_FULL)
-        return ev_fail(EVENTUALI_ERR_CONFIGURATION, "eventuali_open: unknown flags 0x%x", (unsigned)flags);
+    if (flags & ~(EVENTUALI_OPEN_SYNCHRONOUS_FULL | EVENTUALI_OPEN_SYNCHRONOUS_OFF) ||
+        (flags & EVENTUALI_OPEN_SYNCHRONOUS_FULL && flags & EVENTUALI_OPEN_SYNCHRONOUS_OFF))
+        return ev_fail(EVENTUALI_ERR_CONFIGURATION, "eventuali_open: invalid flags 0x%x", (unsigned)flags);
+    if (busy_timeout_ms < -1)
+        return ev_fail(EVENTUALI_ERR_CONFIGURATION, "busy_timeout %d ms is negative; give a timeout >= 0",
+                       (int)busy_timeout_ms);
     engine *g = NULL;
     if (scheme == EVENTUALI_SCHEME_MEMORY) {
         rc = open_memory(p, &g);
@@ -204,7 +208,7 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
         int in_memory = strcmp(cpath, ":memory:") == 0;
         void *impl;
         const ev_engine_ops *ops;
-        rc = ev_sqlite_open(cpath, flags, cb, &impl, &ops);
+        rc = ev_sqlite_open(cpath, flags, busy_timeout_ms, cb, &impl, &ops);
         free(cpath);
         if (!rc) {
             uint32_t caps = MEMORY_CAPS | (in_memory ? 0 : EVENTUALI_CAP_PERSISTENT | EVENTUALI_CAP_MULTI_PROCESS);
@@ -341,6 +345,7 @@ EVENTUALI_API int32_t eventuali_append(eventuali_store *h, const eventuali_appen
     ENTER(h);
     ev_append a;
     rc = ev_parse_append(request, &a);
+    if (!rc) rc = ev_check_batch_duplicates(&a);
     if (!rc && a.n_records > 0 && !positions_out)
         rc = ev_fail(EVENTUALI_ERR_INVALID_INPUT, "eventuali_append: positions_out is NULL");
     if (!rc) {
