@@ -385,18 +385,27 @@ class SQLiteBackend:
     def _duplicate(
         self, conn: sqlite3.Connection, rows: list[tuple], exc: sqlite3.IntegrityError
     ) -> Exception:
-        """Turn a unique-index violation into the protocol's error (in-call duplicates were
-        already refused, so it is an id that is stored)."""
+        """Turn a unique-index violation into the protocol's error.
+
+        In-call duplicates were refused before, so an id is already stored: roll
+        back the partial batch first (it holds some of our own ids), then name the
+        first id of the call that the store has.
+        """
+        conn.execute("ROLLBACK")
         ids = [r[0] for r in rows]
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            found = conn.execute(
-                f"SELECT event_id FROM eventuali_events WHERE event_id IN "
-                f"({','.join('?' * len(chunk))}) LIMIT 1",
-                chunk,
-            ).fetchone()
-            if found is not None:
-                return DuplicateEventError(found[0])
+            found = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT event_id FROM eventuali_events WHERE event_id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            }
+            for event_id in chunk:
+                if event_id in found:
+                    return DuplicateEventError(event_id)
         return StorageError(f"append on {self._where} violated a constraint: {exc}")
 
     # --- reads -----------------------------------------------------------------
