@@ -100,7 +100,7 @@ typedef struct mrec {
     int64_t position, version, schema_version, timestamp;
     uint8_t id[16];
     mstream *stream;
-    const sentry *stream_type, *event_type, *tenant; /* interned */
+    const ev_str *stream_type, *event_type, *tenant; /* interned: owned by the names map */
     int64_t meta_len, payload_len;
     uint8_t data[]; /* metadata then payload */
 } mrec;
@@ -111,7 +111,7 @@ typedef struct msnap {
 } msnap;
 
 struct mstream {
-    const sentry *id; /* key of the streams map: stable for the store's life */
+    ev_str id; /* points to the streams map's key copy: stable for the store's life */
     int64_t version;
     int deleted;
     mrec **recs;
@@ -132,9 +132,19 @@ typedef struct mem {
     uint64_t epoch;
 } mem;
 
-static ev_str ent_str(const sentry *e) {
-    ev_str s = {e->key, e->len, 0};
-    return s;
+/* The interned copy of a name (stable address: the map's slots move, this does not). */
+static const ev_str *intern_name(mem *m, ev_str v) {
+    sentry *e = smap_upsert(&m->names, v.p, v.n);
+    if (!e) return NULL;
+    if (!e->ptr) {
+        ev_str *x = malloc(sizeof *x);
+        if (!x) return NULL;
+        x->p = e->key;
+        x->n = e->len;
+        x->chars = 0;
+        e->ptr = x;
+    }
+    return e->ptr;
 }
 
 static int grow_ptrs(void *arrp, int64_t *cap, int64_t need, size_t elem) {
@@ -231,7 +241,10 @@ static void mem_destroy(void *impl) {
         free(s);
     }
     free(m->streams.slots);
-    for (size_t k = 0; k < m->names.cap; k++) free(m->names.slots[k].key);
+    for (size_t k = 0; k < m->names.cap; k++) {
+        free(m->names.slots[k].key);
+        free(m->names.slots[k].ptr);
+    }
     free(m->names.slots);
     for (size_t k = 0; k < m->checkpoints.cap; k++) free(m->checkpoints.slots[k].key);
     free(m->checkpoints.slots);
@@ -250,7 +263,8 @@ static mstream *stream_upsert(mem *m, ev_str id) {
     if (!e->ptr) {
         mstream *s = calloc(1, sizeof *s);
         if (!s) return NULL; /* the entry stays with ptr NULL: treated as absent */
-        s->id = e;
+        s->id.p = e->key;
+        s->id.n = e->len;
         e->ptr = s;
     }
     return e->ptr;
@@ -331,15 +345,15 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             status = ev_oom();
             goto done;
         }
-        const sentry *st = wr->n_records ? smap_upsert(&m->names, wr->stream_type.p, wr->stream_type.n) : NULL;
-        const sentry *tn = wr->n_records ? smap_upsert(&m->names, wr->tenant.p, wr->tenant.n) : NULL;
+        const ev_str *st = wr->n_records ? intern_name(m, wr->stream_type) : NULL;
+        const ev_str *tn = wr->n_records ? intern_name(m, wr->tenant) : NULL;
         if (wr->n_records && (!st || !tn)) {
             status = ev_oom();
             goto done;
         }
         for (int64_t r = wr->first_record; r < wr->first_record + wr->n_records; r++) {
             const ev_rec *in = &a->records[r];
-            const sentry *et = smap_upsert(&m->names, in->event_type.p, in->event_type.n);
+            const ev_str *et = intern_name(m, in->event_type);
             mrec *x = malloc(sizeof *x + (size_t)in->metadata.n + (size_t)in->payload.n);
             if (!et || !x) {
                 free(x);
@@ -388,9 +402,8 @@ done:
 
 static int add_rec(ev_rb *rb, const mrec *x) {
     ev_str meta = {x->data, x->meta_len, 0}, payload = {x->data + x->meta_len, x->payload_len, 0};
-    return ev_rb_add(rb, x->position, x->id, ent_str(x->stream->id), ent_str(x->stream_type), x->version,
-                     ent_str(x->event_type), x->schema_version, x->timestamp, ent_str(x->tenant), meta,
-                     payload);
+    return ev_rb_add(rb, x->position, x->id, x->stream->id, *x->stream_type, x->version, *x->event_type,
+                     x->schema_version, x->timestamp, *x->tenant, meta, payload);
 }
 
 static int mem_read_stream(void *impl, ev_str stream_id, int64_t from, int64_t to, int64_t limit,
@@ -423,8 +436,7 @@ static int mem_read_all(void *impl, int64_t from, int64_t limit, const ev_filter
     for (int64_t i = lo; i < m->nlog; i++) {
         if (limit >= 0 && ev_rb_count(rb) >= limit) break;
         const mrec *x = m->log[i];
-        if (any && !ev_filter_matches(f, ent_str(x->stream->id), ent_str(x->stream_type),
-                                      ent_str(x->event_type), ent_str(x->tenant)))
+        if (any && !ev_filter_matches(f, x->stream->id, *x->stream_type, *x->event_type, *x->tenant))
             continue;
         int rc = add_rec(rb, x);
         if (rc) return rc;
