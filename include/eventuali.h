@@ -159,16 +159,18 @@ typedef struct eventuali_filter {
 /* A read result.  Integer columns are `count` int64 each.  Text fields are
  * indexes into one table of distinct strings (UTF-8, string k is
  * strings[string_offsets[k] .. string_offsets[k+1]) ), so a stream id that
- * repeats costs one decoded string.  metadata i is
- * metadata_blob[metadata_offsets[i] .. metadata_offsets[i+1]), payload i
- * likewise (both offset arrays have count+1 entries). */
+ * repeats costs one decoded string.  The bytes fields of record i lie back to
+ * back in `blob` from blob_offsets[i]: the 16-byte event id, then
+ * metadata_lens[i] bytes of metadata, then the payload (up to
+ * blob_offsets[i+1]).  struct_format describes the same blob for Python's
+ * struct module ("=16s<m>s<p>s" per record), so a reader can split it into
+ * bytes objects in one C-level call. */
 typedef struct eventuali_records {
     int64_t count;
     const int64_t *positions;
     const int64_t *versions;
     const int64_t *schema_versions;
     const int64_t *timestamps;
-    const uint8_t *event_ids; /* 16 * count bytes */
     const int32_t *stream_ids;
     const int32_t *stream_types;
     const int32_t *event_types;
@@ -176,10 +178,10 @@ typedef struct eventuali_records {
     int64_t n_strings;
     const uint8_t *strings;
     const int64_t *string_offsets; /* n_strings + 1 */
-    const uint8_t *metadata_blob;
-    const int64_t *metadata_offsets; /* count + 1 */
-    const uint8_t *payload_blob;
-    const int64_t *payload_offsets;  /* count + 1 */
+    const uint8_t *blob;
+    const int64_t *blob_offsets;   /* count + 1 */
+    const int64_t *metadata_lens;  /* count */
+    const char *struct_format;     /* NUL-terminated */
 } eventuali_records;
 
 typedef struct eventuali_snapshot {

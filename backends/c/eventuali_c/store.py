@@ -9,6 +9,8 @@ the GIL around every call, so two threads on two stores run in parallel.
 
 from __future__ import annotations
 
+import gc
+import struct
 from array import array
 from itertools import chain, islice, repeat
 from typing import Sequence
@@ -58,6 +60,12 @@ _unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
 _tuple_new = tuple.__new__
 _NULL = ffi.NULL
+_INT64_ARRAY = ffi.typeof("int64_t[]")
+_UINT8_ARRAY = ffi.typeof("uint8_t[]")
+_REQUEST = ffi.typeof("eventuali_append_request *")
+_EMPTY = ffi.new("uint8_t[]", 1)
+_Struct = struct.Struct
+_gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
 
 def error_from_status(status: int) -> Exception:
@@ -145,6 +153,10 @@ class _BytesColumn:
         return keep
 
 
+def _utf8(strings) -> bytes:
+    return "".join(strings).encode("utf-8")
+
+
 def _int_column(values: Sequence[int], what: str) -> array:
     try:
         return array("q", values)
@@ -155,42 +167,53 @@ def _int_column(values: Sequence[int], what: str) -> array:
 
 
 def decode_records(r) -> list[Record]:
-    """Turn an ``eventuali_records *`` into ``Record`` tuples (caller frees ``r``)."""
+    """Turn an ``eventuali_records *`` into ``Record`` tuples (caller frees ``r``).
+
+    Every step is one C-level call over a whole column: ``unpack`` for the
+    int64/int32 columns, one ``struct.unpack`` (with the format the library
+    wrote) for event ids, metadata and payloads, ``map`` over the table of
+    distinct strings, and ``tuple.__new__`` for the records.
+    """
     n = r.count
     if n == 0:
         return []
-    nstr = r.n_strings
-    soff = _unpack(r.string_offsets, nstr + 1)
+    soff = _unpack(r.string_offsets, r.n_strings + 1)
     sblob = _buffer(r.strings, soff[-1])[:]
-    table = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None))]
-    get = table.__getitem__
-    ids_blob = _buffer(r.event_ids, 16 * n)[:]
-    ids = map(ids_blob.__getitem__, map(slice, range(0, 16 * n, 16), range(16, 16 * n + 16, 16)))
-    moff = _unpack(r.metadata_offsets, n + 1)
-    mblob = _buffer(r.metadata_blob, moff[-1])[:] if moff[-1] else b""
-    metas = map(mblob.__getitem__, map(slice, moff, islice(moff, 1, None)))
-    poff = _unpack(r.payload_offsets, n + 1)
-    pblob = _buffer(r.payload_blob, poff[-1])[:] if poff[-1] else b""
-    pays = map(pblob.__getitem__, map(slice, poff, islice(poff, 1, None)))
-    return list(
-        map(
-            _tuple_new,
-            repeat(Record),
-            zip(
-                _unpack(r.positions, n),
-                ids,
-                map(get, _unpack(r.stream_ids, n)),
-                map(get, _unpack(r.stream_types, n)),
-                _unpack(r.versions, n),
-                map(get, _unpack(r.event_types, n)),
-                _unpack(r.schema_versions, n),
-                _unpack(r.timestamps, n),
-                map(get, _unpack(r.tenants, n)),
-                metas,
-                pays,
-            ),
+    get = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None))].__getitem__
+    blob_len = _unpack(r.blob_offsets + n, 1)[0]
+    # Struct(...) rather than struct.unpack: the module-level cache would keep
+    # up to 100 of these (possibly megabyte-long) formats alive.
+    flat = _Struct(ffi.string(r.struct_format)).unpack(_buffer(r.blob, blob_len))
+    # Building n tuples of ints/str/bytes cannot create reference cycles, so
+    # the cyclic GC has nothing to find; without this, gen-0 collections
+    # triggered by the allocations scan the young tuples over and over and
+    # cost as much as the decoding itself.
+    gc_was_enabled = _gc_isenabled()
+    if gc_was_enabled:
+        _gc_disable()
+    try:
+        return list(
+            map(
+                _tuple_new,
+                repeat(Record),
+                zip(
+                    _unpack(r.positions, n),
+                    flat[0::3],
+                    map(get, _unpack(r.stream_ids, n)),
+                    map(get, _unpack(r.stream_types, n)),
+                    _unpack(r.versions, n),
+                    map(get, _unpack(r.event_types, n)),
+                    _unpack(r.schema_versions, n),
+                    _unpack(r.timestamps, n),
+                    map(get, _unpack(r.tenants, n)),
+                    flat[1::3],
+                    flat[2::3],
+                ),
+            )
         )
-    )
+    finally:
+        if gc_was_enabled:
+            _gc_enable()
 
 
 class CStore:
@@ -228,47 +251,70 @@ class CStore:
         # everything again, for callers that are not this shim).
         check.check_append(writes, checkpoint)
         nw = len(writes)
-        sids = [w[0] for w in writes]
-        stypes = [w[1] for w in writes]
         tenants = [w[4] if len(w) == 5 else "" for w in writes]
-        expected = _int_column([w[2] for w in writes], "expected version")
         rec_lists = [w[3] for w in writes]
-        counts = array("q", map(len, rec_lists))
-        records = list(chain.from_iterable(rec_lists)) if nw != 1 else list(rec_lists[0])
+        records = list(chain.from_iterable(rec_lists)) if nw != 1 else rec_lists[0]
         nr = len(records)
-        req = _new("eventuali_append_request *")
-        keep: list = [req]
-        req.n_writes = nw
-        keep += _TextColumn(sids, "stream id").fill(req.stream_ids)
-        keep += _TextColumn(stypes, "stream type").fill(req.stream_types)
-        keep += _TextColumn(tenants, "tenant").fill(req.tenants)
-        keep.append(_from_buffer("int64_t[]", expected))
-        req.expected_versions = keep[-1]
-        keep.append(_from_buffer("int64_t[]", counts))
-        req.record_counts = keep[-1]
-        req.n_records = nr
+        sids, stypes, expected, _ = zip(*[w[:4] for w in writes]) if nw else ((), (), (), ())
+        # Two buffers cross the boundary: every integer in one int64 array and
+        # every byte in one blob; the request's columns point into them.  (The
+        # shared checks above guarantee types, so packing cannot fail here.)
+        ints = array("q", expected)
+        ints.extend(map(len, rec_lists))
+        texts = [_utf8(sids), _utf8(stypes), _utf8(tenants)]
+        for column in (sids, stypes, tenants):
+            ints.extend(map(len, column))
         if nr:
             ids, etypes, svs, tss, metas, pays = zip(*records)
-            keep += _BytesColumn(ids, "event id").fill(req.event_ids)
-            keep += _TextColumn(etypes, "event type").fill(req.event_types)
-            svs_a = _int_column(svs, "schema_version")
-            tss_a = _int_column(tss, "timestamp")
-            keep.append(_from_buffer("int64_t[]", svs_a))
-            req.schema_versions = keep[-1]
-            keep.append(_from_buffer("int64_t[]", tss_a))
-            req.timestamps = keep[-1]
-            keep += _BytesColumn(metas, "metadata").fill(req.metadata)
-            keep += _BytesColumn(pays, "payload").fill(req.payloads)
+            texts.append(_utf8(etypes))
+            ints.extend(map(len, etypes))
+            ints.extend(svs)
+            ints.extend(tss)
+            ints.extend(repeat(16, nr))
+            ints.extend(map(len, metas))
+            ints.extend(map(len, pays))
+            blobs = [b"".join(ids), b"".join(metas), b"".join(pays)]
+        else:
+            texts.append(b"")
+            blobs = [b"", b"", b""]
+        parts = texts + blobs
+        data = b"".join(parts)
+        ibuf = _from_buffer(_INT64_ARRAY, ints)
+        dbuf = _from_buffer(_UINT8_ARRAY, data) if data else _EMPTY
+        req = _new(_REQUEST)
+        req.n_writes = nw
+        req.n_records = nr
+        req.expected_versions = ibuf
+        req.record_counts = ibuf + nw
+        off = 0
+        i = 2 * nw
+        for col, part in zip((req.stream_ids, req.stream_types, req.tenants), parts):
+            col.data, col.data_len, col.chars = dbuf + off, len(part), ibuf + i
+            off += len(part)
+            i += nw
+        col = req.event_types
+        col.data, col.data_len, col.chars = dbuf + off, len(parts[3]), ibuf + i
+        off += len(parts[3])
+        i += nr
+        req.schema_versions = ibuf + i
+        req.timestamps = ibuf + i + nr
+        i += 2 * nr
+        for col, part in zip((req.event_ids, req.metadata, req.payloads), blobs):
+            col.data, col.data_len, col.lens = dbuf + off, len(part), ibuf + i
+            off += len(part)
+            i += nr
+        name_b = None
         if checkpoint is not None:
             name, position = checkpoint
-            name_b = _from_buffer("uint8_t[]", _text(name, "checkpoint name"))
-            keep.append(name_b)
+            name_b = _new(_UINT8_ARRAY, name.encode())
             req.has_checkpoint = 1
             req.checkpoint_name = name_b
-            req.checkpoint_name_len = len(name_b)
-            req.checkpoint_position = _int(position, "checkpoint position")
-        out = _new("int64_t[]", nr or 1)
-        self._check(lib.eventuali_append(self._h, req, out))
+            req.checkpoint_name_len = len(name_b) - 1
+            req.checkpoint_position = position
+        out = _new(_INT64_ARRAY, nr or 1)
+        status = lib.eventuali_append(self._h, req, out)
+        if status:
+            raise error_from_status(status)
         return _unpack(out, nr)
 
     def _read(self, status: int, out) -> list[Record]:

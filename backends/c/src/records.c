@@ -6,6 +6,7 @@
  * indexes into a table of distinct strings (a stream id repeated 1000 times
  * is decoded once), and metadata/payloads are one blob each plus offsets.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,10 +40,10 @@ static int buf_put(buf *b, const void *src, size_t n) {
 
 struct ev_rb {
     int64_t count;
-    buf positions, versions, schema_versions, timestamps, event_ids;
+    buf positions, versions, schema_versions, timestamps;
     buf stream_ids, stream_types, event_types, tenants; /* int32 indexes */
     buf strings, string_offsets;                        /* table */
-    buf meta, meta_off, payload, payload_off;
+    buf blob, blob_off, meta_lens, format;
     /* dedup hash: slot -> string index + 1 (0 = empty) */
     int32_t *slots;
     size_t nslots;
@@ -67,8 +68,8 @@ ev_rb *ev_rb_new(void) {
     ev_rb *rb = calloc(1, sizeof *rb);
     if (!rb) return NULL;
     int64_t zero = 0;
-    if (buf_put(&rb->string_offsets, &zero, 8) || buf_put(&rb->meta_off, &zero, 8) ||
-        buf_put(&rb->payload_off, &zero, 8)) {
+    if (buf_put(&rb->string_offsets, &zero, 8) || buf_put(&rb->blob_off, &zero, 8) ||
+        buf_put(&rb->format, "=", 1)) {
         ev_rb_free(rb);
         return NULL;
     }
@@ -78,9 +79,9 @@ ev_rb *ev_rb_new(void) {
 void ev_rb_free(ev_rb *rb) {
     if (!rb) return;
     buf *all[] = {&rb->positions, &rb->versions, &rb->schema_versions, &rb->timestamps,
-                  &rb->event_ids, &rb->stream_ids, &rb->stream_types, &rb->event_types,
-                  &rb->tenants, &rb->strings, &rb->string_offsets, &rb->meta,
-                  &rb->meta_off, &rb->payload, &rb->payload_off};
+                  &rb->stream_ids, &rb->stream_types, &rb->event_types, &rb->tenants,
+                  &rb->strings, &rb->string_offsets, &rb->blob, &rb->blob_off,
+                  &rb->meta_lens, &rb->format};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->p);
     free(rb->slots);
     free(rb);
@@ -152,24 +153,28 @@ int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str strea
             et = intern_cached(rb, 2, event_type), tn = intern_cached(rb, 3, tenant);
     if (si < 0 || st < 0 || et < 0 || tn < 0) return ev_oom();
     uint8_t zero_id[16] = {0};
+    char fmt[48];
+    int flen = snprintf(fmt, sizeof fmt, "16s%llds%llds", (long long)metadata.n, (long long)payload.n);
     if (buf_put(&rb->positions, &position, 8) || buf_put(&rb->versions, &version, 8) ||
         buf_put(&rb->schema_versions, &schema_version, 8) ||
         buf_put(&rb->timestamps, &timestamp, 8) ||
-        buf_put(&rb->event_ids, event_id ? event_id : zero_id, 16) ||
         buf_put(&rb->stream_ids, &si, 4) || buf_put(&rb->stream_types, &st, 4) ||
         buf_put(&rb->event_types, &et, 4) || buf_put(&rb->tenants, &tn, 4) ||
-        buf_put(&rb->meta, metadata.p, (size_t)metadata.n) ||
-        buf_put(&rb->payload, payload.p, (size_t)payload.n))
+        buf_put(&rb->blob, event_id ? event_id : zero_id, 16) ||
+        buf_put(&rb->blob, metadata.p, (size_t)metadata.n) ||
+        buf_put(&rb->blob, payload.p, (size_t)payload.n) ||
+        buf_put(&rb->meta_lens, &metadata.n, 8) || buf_put(&rb->format, fmt, (size_t)flen))
         return ev_oom();
-    int64_t mo = (int64_t)rb->meta.n, po = (int64_t)rb->payload.n;
-    if (buf_put(&rb->meta_off, &mo, 8) || buf_put(&rb->payload_off, &po, 8)) return ev_oom();
+    int64_t end = (int64_t)rb->blob.n;
+    if (buf_put(&rb->blob_off, &end, 8)) return ev_oom();
     rb->count++;
     return EVENTUALI_OK;
 }
 
 eventuali_records *ev_rb_finish(ev_rb *rb) {
     records_impl *r = calloc(1, sizeof *r);
-    if (!r) {
+    if (!r || buf_put(&rb->format, "", 1)) { /* NUL-terminate the struct format */
+        free(r);
         ev_rb_free(rb);
         return NULL;
     }
@@ -180,7 +185,6 @@ eventuali_records *ev_rb_finish(ev_rb *rb) {
     p->versions = (const int64_t *)rb->versions.p;
     p->schema_versions = (const int64_t *)rb->schema_versions.p;
     p->timestamps = (const int64_t *)rb->timestamps.p;
-    p->event_ids = rb->event_ids.p;
     p->stream_ids = (const int32_t *)rb->stream_ids.p;
     p->stream_types = (const int32_t *)rb->stream_types.p;
     p->event_types = (const int32_t *)rb->event_types.p;
@@ -188,10 +192,10 @@ eventuali_records *ev_rb_finish(ev_rb *rb) {
     p->n_strings = rb->nstrings;
     p->strings = rb->strings.p;
     p->string_offsets = (const int64_t *)rb->string_offsets.p;
-    p->metadata_blob = rb->meta.p;
-    p->metadata_offsets = (const int64_t *)rb->meta_off.p;
-    p->payload_blob = rb->payload.p;
-    p->payload_offsets = (const int64_t *)rb->payload_off.p;
+    p->blob = rb->blob.p;
+    p->blob_offsets = (const int64_t *)rb->blob_off.p;
+    p->metadata_lens = (const int64_t *)rb->meta_lens.p;
+    p->struct_format = (const char *)rb->format.p;
     return p;
 }
 
