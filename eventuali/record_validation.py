@@ -116,7 +116,7 @@ def check_records(stream_id: str, records: Sequence[Any]) -> tuple[bytes, ...]:
     and range in one pass (it raises TypeError on anything but an int).
     """
     try:
-        columns = list(zip(*records))
+        columns = list(zip(*records, strict=False))
         if len(columns) != 6:
             raise TypeError
         ids, types, schema_versions, timestamps, metadata, payloads = columns

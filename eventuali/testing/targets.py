@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventuali import registry
 from eventuali.errors import BackendUnavailableError
+from eventuali.registry import load as load_backend
+from eventuali.registry import names as backend_names
 
 from .urls import url_factories
 
@@ -34,9 +35,9 @@ def installed_targets() -> tuple[list[Target], dict[str, str]]:
     targets: list[Target] = []
     broken: dict[str, str] = {}
     factories = url_factories()
-    for name in registry.names():
+    for name in backend_names():
         try:
-            provider = registry.load(name)
+            provider = load_backend(name)
         except BackendUnavailableError as exc:
             broken[name] = str(exc)
             continue
