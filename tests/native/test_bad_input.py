@@ -183,7 +183,7 @@ def test_open_rejects_bad_arguments(native):
 
 
 def test_backend_close_is_idempotent_and_use_after_close_raises(c_store):
-    from tests.native.helpers import write
+    from native_helpers import write
 
     c_store.append([write("a", 0)])
     c_store.close()
@@ -197,7 +197,7 @@ def test_backend_close_is_idempotent_and_use_after_close_raises(c_store):
 
 
 def test_lone_surrogate_stream_id_is_invalid_input(c_store):
-    from tests.native.helpers import write
+    from native_helpers import write
 
     with pytest.raises(InvalidInputError):
         c_store.append([write("bad\ud800", 0)])

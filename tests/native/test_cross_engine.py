@@ -9,7 +9,7 @@ import pytest
 from eventuali.records import ReadFilter, Snapshot
 from eventuali.url import parse_url
 from eventuali_python import PythonBackend
-from tests.native.helpers import write
+from native_helpers import write
 
 
 @pytest.mark.parametrize("first, second", [("python", "c"), ("c", "python")])

@@ -9,7 +9,7 @@ import pytest
 
 from eventuali.errors import StoreClosedError
 from eventuali.url import parse_url
-from tests.native.helpers import write
+from native_helpers import write
 
 
 def test_blocking_wait_for_in_one_thread_does_not_stop_another(c_provider, tmp_path):

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from eventuali.errors import ConfigurationError, StorageError, UnknownSchemeError
 from eventuali.records import StoreURL
 
-from ._abi import LIBRARY_ENV_VAR
 from ._native import abi_version, ffi, lib, library_path
 from .store import CStore, error_from_status
 
@@ -41,7 +40,6 @@ class CBackend:
             "abi version": abi_version,
             "schemes": ", ".join(sorted(cls.schemes)),
             "sqlite": ffi.string(lib.eventuali_sqlite_version()).decode(),
-            "library override": LIBRARY_ENV_VAR,
         }
 
     @classmethod

@@ -19,7 +19,7 @@ typedef struct buf {
 
 static int buf_reserve(buf *b, size_t extra) {
     if (b->cap - b->n >= extra) return 0;
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->n < extra) {
         if (cap > SIZE_MAX / 2) return -1;
         cap *= 2;
@@ -146,6 +146,20 @@ static int32_t intern_cached(ev_rb *rb, int field, ev_str s) {
     return k;
 }
 
+/* "<n>s" for Python's struct module; snprintf costs more than the rest of a record */
+static size_t put_count(char *out, int64_t n) {
+    char tmp[24];
+    size_t k = 0;
+    uint64_t v = n < 0 ? 0 : (uint64_t)n;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < k; i++) out[i] = tmp[k - 1 - i];
+    out[k] = 's';
+    return k + 1;
+}
+
 int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str stream_id,
               ev_str stream_type, int64_t version, ev_str event_type, int64_t schema_version,
               int64_t timestamp, ev_str tenant, ev_str metadata, ev_str payload) {
@@ -153,8 +167,11 @@ int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str strea
             et = intern_cached(rb, 2, event_type), tn = intern_cached(rb, 3, tenant);
     if (si < 0 || st < 0 || et < 0 || tn < 0) return ev_oom();
     uint8_t zero_id[16] = {0};
-    char fmt[48];
-    int flen = snprintf(fmt, sizeof fmt, "16s%llds%llds", (long long)metadata.n, (long long)payload.n);
+    char fmt[64];
+    size_t flen = 0;
+    memcpy(fmt, "16s", 3);
+    flen = 3 + put_count(fmt + 3, metadata.n);
+    flen += put_count(fmt + flen, payload.n);
     if (buf_put(&rb->positions, &position, 8) || buf_put(&rb->versions, &version, 8) ||
         buf_put(&rb->schema_versions, &schema_version, 8) ||
         buf_put(&rb->timestamps, &timestamp, 8) ||
@@ -163,7 +180,7 @@ int ev_rb_add(ev_rb *rb, int64_t position, const uint8_t *event_id, ev_str strea
         buf_put(&rb->blob, event_id ? event_id : zero_id, 16) ||
         buf_put(&rb->blob, metadata.p, (size_t)metadata.n) ||
         buf_put(&rb->blob, payload.p, (size_t)payload.n) ||
-        buf_put(&rb->meta_lens, &metadata.n, 8) || buf_put(&rb->format, fmt, (size_t)flen))
+        buf_put(&rb->meta_lens, &metadata.n, 8) || buf_put(&rb->format, fmt, flen))
         return ev_oom();
     int64_t end = (int64_t)rb->blob.n;
     if (buf_put(&rb->blob_off, &end, 8)) return ev_oom();
