@@ -103,7 +103,10 @@ typedef struct eventuali_store eventuali_store;
 
 /* `count` UTF-8 strings concatenated in `data`; string i has chars[i] code
  * points (not bytes).  The library splits `data` by walking the UTF-8, which
- * also validates it; the code points must use up exactly data_len bytes. */
+ * also validates it; the code points must use up exactly data_len bytes.
+ * chars may be NULL: then the strings are separated by one NUL byte each
+ * (count - 1 separators; text never contains NUL), which spares the caller
+ * a length per string. */
 typedef struct eventuali_text_column {
     const uint8_t *data;
     int64_t data_len;

@@ -129,6 +129,31 @@ def test_malformed_append_is_invalid_input_and_writes_nothing(native, raw, kwarg
     assert native.lib.eventuali_head(raw, head) == 0 and head[0] == 0
 
 
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"ab", "fewer NUL-separated strings"),  # 2 strings expected, 1 given
+        (b"a\0b\0c", "buffer holds"),  # 3 given
+        (b"a\0\xff", "not valid UTF-8"),
+        (b"a\0", "is empty"),
+    ],
+)
+def test_nul_separated_text_must_hold_exactly_the_strings(native, raw, data, fragment):
+    req = Request(native, stream_ids=[data], chars=[0, 0], n_writes=2, counts=[1, 0], expected=[-1, -1])
+    req.req.stream_ids.chars = native.ffi.NULL
+    req.req.stream_ids.data_len = len(data)
+    req.req.stream_types.data_len = 1  # one NUL: two empty strings
+    req.req.tenants.data_len = 1
+    req.keep.append(native.ffi.new("uint8_t[]", 2))
+    req.req.stream_types.data = req.keep[-1]
+    req.req.tenants.data = req.keep[-1]
+    req.req.stream_types.chars = native.ffi.NULL
+    req.req.tenants.chars = native.ffi.NULL
+    status = _append(native, raw, req)
+    assert status == native.lib.EVENTUALI_ERR_INVALID_INPUT
+    assert fragment in str(_error(native, status))
+
+
 def test_event_id_twice_in_one_request_is_duplicate(native, raw):
     eid = uuid.uuid4().bytes
     status = _append(native, raw, Request(native, ids=eid * 2, n_records=2, event_types=[b"E", b"E"],

@@ -64,6 +64,7 @@ _INT64_ARRAY = ffi.typeof("int64_t[]")
 _UINT8_ARRAY = ffi.typeof("uint8_t[]")
 _REQUEST = ffi.typeof("eventuali_append_request *")
 _EMPTY = ffi.new("uint8_t[]", 1)
+_SIXTEEN = array("q", [16])
 _Struct = struct.Struct
 _gc_isenabled, _gc_disable, _gc_enable = gc.isenabled, gc.disable, gc.enable
 
@@ -153,8 +154,8 @@ class _BytesColumn:
         return keep
 
 
-def _utf8(strings) -> bytes:
-    return "".join(strings).encode("utf-8")
+def _nul_joined(strings) -> bytes:
+    return "\0".join(strings).encode("utf-8")
 
 
 def _int_column(values: Sequence[int], what: str) -> array:
@@ -260,19 +261,18 @@ class CStore:
         # every byte in one blob; the request's columns point into them.  (The
         # shared checks above guarantee types, so packing cannot fail here.)
         ints = array("q", expected)
-        ints.extend(map(len, rec_lists))
-        texts = [_utf8(sids), _utf8(stypes), _utf8(tenants)]
-        for column in (sids, stypes, tenants):
-            ints.extend(map(len, column))
+        ints.fromlist(list(map(len, rec_lists)))
+        # Text goes NUL-separated (the library refuses NUL inside text), so no
+        # per-string length has to be packed.
+        texts = [_nul_joined(sids), _nul_joined(stypes), _nul_joined(tenants)]
         if nr:
             ids, etypes, svs, tss, metas, pays = zip(*records)
-            texts.append(_utf8(etypes))
-            ints.extend(map(len, etypes))
-            ints.extend(svs)
-            ints.extend(tss)
-            ints.extend(repeat(16, nr))
-            ints.extend(map(len, metas))
-            ints.extend(map(len, pays))
+            texts.append(_nul_joined(etypes))
+            ints.fromlist(list(svs))
+            ints.fromlist(list(tss))
+            ints += _SIXTEEN * nr
+            ints.fromlist(list(map(len, metas)))
+            ints.fromlist(list(map(len, pays)))
             blobs = [b"".join(ids), b"".join(metas), b"".join(pays)]
         else:
             texts.append(b"")
@@ -287,15 +287,10 @@ class CStore:
         req.expected_versions = ibuf
         req.record_counts = ibuf + nw
         off = 0
-        i = 2 * nw
-        for col, part in zip((req.stream_ids, req.stream_types, req.tenants), parts):
-            col.data, col.data_len, col.chars = dbuf + off, len(part), ibuf + i
+        for col, part in zip((req.stream_ids, req.stream_types, req.tenants, req.event_types), parts):
+            col.data, col.data_len = dbuf + off, len(part)  # chars stays NULL: NUL-separated
             off += len(part)
-            i += nw
-        col = req.event_types
-        col.data, col.data_len, col.chars = dbuf + off, len(parts[3]), ibuf + i
-        off += len(parts[3])
-        i += nr
+        i = 2 * nw
         req.schema_versions = ibuf + i
         req.timestamps = ibuf + i + nr
         i += 2 * nr

@@ -83,6 +83,7 @@ static inline void text_column(arena *a, reader *r, eventuali_text_column *col, 
     col->data = keep(a, rd_bytes(r, total, consistent));
     col->data_len = (int64_t)total;
     col->chars = chars;
+    if (!consistent && (rd_u8(r) & 1)) col->chars = NULL; /* NUL-separated form */
 }
 
 static inline void bytes_column(arena *a, reader *r, eventuali_bytes_column *col, int64_t n, int consistent,

@@ -95,21 +95,39 @@ static int split_text(const eventuali_text_column *col, int64_t count, const cha
                            "%s column holds %lld bytes for 0 strings", what, (long long)col->data_len);
         return EVENTUALI_OK;
     }
-    if (col->data_len < 0 || col->chars == NULL || (col->data_len > 0 && col->data == NULL))
+    if (col->data_len < 0 || (col->data_len > 0 && col->data == NULL))
         return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s column is missing or has a negative length", what);
+    /* never offset a NULL pointer, even by 0 (data may be NULL when data_len is 0) */
+    const uint8_t *data = col->data ? col->data : (const uint8_t *)"";
     int64_t off = 0;
     for (int64_t i = 0; i < count; i++) {
-        int64_t chars = col->chars[i];
-        if (chars < 0 || chars > col->data_len - off)
-            return ev_fail(EVENTUALI_ERR_INVALID_INPUT,
-                           "%s %lld: length %lld does not fit in the %lld bytes left", what,
-                           (long long)i, (long long)chars, (long long)(col->data_len - off));
-        int64_t used = utf8_take(col->data + off, col->data_len - off, chars);
+        int64_t chars, used;
+        if (col->chars == NULL) { /* NUL-separated: this string ends at the next NUL or the end */
+            if (i > 0) {
+                if (off >= col->data_len || data[off] != 0)
+                    return ev_fail(EVENTUALI_ERR_INVALID_INPUT,
+                                   "%s column holds fewer NUL-separated strings than the %lld expected",
+                                   what, (long long)count);
+                off++;
+            }
+            const uint8_t *nul = off < col->data_len ? memchr(data + off, 0, (size_t)(col->data_len - off)) : NULL;
+            int64_t end = nul ? (int64_t)(nul - data) : col->data_len;
+            if (ev_utf8_chars(data + off, end - off, &chars) != 0)
+                return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s %lld is not valid UTF-8", what, (long long)i);
+            used = end - off;
+        } else {
+            chars = col->chars[i];
+            if (chars < 0 || chars > col->data_len - off)
+                return ev_fail(EVENTUALI_ERR_INVALID_INPUT,
+                               "%s %lld: length %lld does not fit in the %lld bytes left", what,
+                               (long long)i, (long long)chars, (long long)(col->data_len - off));
+            used = utf8_take(data + off, col->data_len - off, chars);
+        }
         if (used < 0)
             return ev_fail(EVENTUALI_ERR_INVALID_INPUT,
                            "%s %lld is not valid UTF-8, contains a NUL character or is shorter than %lld characters", what,
                            (long long)i, (long long)chars);
-        ev_str s = {col->data + off, used, chars};
+        ev_str s = {data + off, used, chars};
         if (!allow_empty && chars == 0)
             return ev_fail(EVENTUALI_ERR_INVALID_INPUT, "%s %lld is empty; give a non-empty string",
                            what, (long long)i);
