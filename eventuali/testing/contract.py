@@ -601,7 +601,12 @@ class ReadAllContract(BackendFixtures):
                 seen.extend(batch)
                 position = batch[-1].position + 1
 
-        watcher = threading.Thread(target=lambda: ([t.join() for t in threads], done.set()))
+        def watch() -> None:
+            for t in threads:
+                t.join()
+            done.set()
+
+        watcher = threading.Thread(target=watch)
         watcher.start()
         while not done.is_set():
             drain()

@@ -150,9 +150,9 @@ def test_memory_database_capabilities() -> None:
         assert b.head() == 1
 
 
-def _create(path: str) -> str:
+def _create(path: str, n: int) -> str:
     b = open_sqlite(f"sqlite://{path}")
-    b.append([write(f"s-{os.getpid()}", NO_STREAM, 1)])
+    b.append([write(f"s-{n}", NO_STREAM, 1)])
     b.close()
     return "ok"
 
@@ -160,7 +160,7 @@ def _create(path: str) -> str:
 def test_several_processes_create_the_same_file_at_once(tmp_path: Path) -> None:
     path = str(tmp_path / "race.db")
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        assert pool.map(_create, [path] * 4) == ["ok"] * 4
+        assert pool.starmap(_create, [(path, n) for n in range(4)]) == ["ok"] * 4
     with open_sqlite(f"sqlite://{path}") as b:
         assert len(b.read_all()) == 4
     conn = sqlite3.connect(path)
