@@ -266,6 +266,9 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
     /* reads through a memory map skip a copy per page; a connection setting,
      * not part of the file format */
     sqlite3_exec(e->db, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
+    /* a 64 MiB page cache keeps the (stream_id, version) index, which every
+     * append touches at scattered places, in memory */
+    sqlite3_exec(e->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL);
     if (tables == 0) {
         if ((rc = create_schema(e, created_by, path)) != EVENTUALI_OK) goto fail_status;
         if ((rc = count_tables(e, &tables, &has_meta)) != SQLITE_OK) goto fail_rc;
