@@ -73,7 +73,8 @@ enum {
 
 /* ---- schemes, open flags, capabilities ---------------------------------- */
 enum {
-    EVENTUALI_SCHEME_MEMORY = 1, /* path "" = private store; a name = shared by every open in the process */
+    EVENTUALI_SCHEME_MEMORY = 1, /* path "" = private store; a name = one store shared by every open
+                                  * in the process, for the life of the process */
     EVENTUALI_SCHEME_SQLITE = 2  /* path = file name, or ":memory:" */
 };
 enum {

@@ -119,3 +119,14 @@ def test_concurrent_appends_to_one_store_are_serialized(c_store):
     assert errors == []
     records = c_store.read_all()
     assert [r.position for r in records] == list(range(1, 161))
+
+
+def test_named_memory_store_outlives_its_handles(c_provider):
+    """As with the reference engine: open, write, close, open again - the events are there."""
+    url = parse_url(f"memory://outlives-{time.monotonic_ns()}")
+    first = c_provider.open(url)
+    first.append([write("s", 0, 2)])
+    first.close()
+    again = c_provider.open(url)
+    assert [r.version for r in again.read_stream("s")] == [1, 2]
+    again.close()

@@ -5,9 +5,9 @@
  * A handle (eventuali_store) points to an engine (the data: one SQLite
  * connection or one memory store).  Every call on an engine holds its mutex,
  * so calls on one store are serialized and calls on two stores run in
- * parallel.  memory://name opens share one engine (reference-counted) so that
- * every handle in the process sees the same store; every other open has its
- * own engine.  Commits broadcast the engine's condition variable, which is
+ * parallel.  memory://name opens share one engine, kept for the life of the
+ * process, so that every handle in the process sees the same store; every
+ * other open has its own engine.  Commits broadcast the engine's condition variable, which is
  * what wait_for() sleeps on.
  */
 #include <errno.h>
@@ -160,6 +160,10 @@ static int open_memory(ev_str name, engine **out) {
     if (!rc) {
         memcpy(g->name, name.p, (size_t)name.n);
         g->name[name.n] = '\0';
+        /* the registry's own reference: a named store lives as long as the
+         * process, as in the reference engine (open, close, open again: the
+         * events are still there) */
+        g->refs = 2;
         g->next = named_engines;
         named_engines = g;
         *out = g;
