@@ -168,7 +168,10 @@ typedef struct eventuali_filter {
  * metadata_lens[i] bytes of metadata, then the payload (up to
  * blob_offsets[i+1]).  struct_format describes the same blob for Python's
  * struct module ("=16s<m>s<p>s" per record), so a reader can split it into
- * bytes objects in one C-level call. */
+ * bytes objects in one C-level call.  The four int64 columns are consecutive
+ * in memory (positions, versions, schema_versions, timestamps: one array of
+ * 4 * count), and so are the four int32 index columns (stream_ids,
+ * stream_types, event_types, tenants), so each group converts in one call. */
 typedef struct eventuali_records {
     int64_t count;
     const int64_t *positions;

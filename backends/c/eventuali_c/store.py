@@ -170,15 +170,18 @@ def _int_column(values: Sequence[int], what: str) -> array:
 def decode_records(r) -> list[Record]:
     """Turn an ``eventuali_records *`` into ``Record`` tuples (caller frees ``r``).
 
-    Every step is one C-level call over a whole column: ``unpack`` for the
-    int64/int32 columns, one ``struct.unpack`` (with the format the library
+    Every step is one C-level call over a whole group of columns: one
+    ``tolist`` for the four int64 columns and one for the four int32 index
+    columns (the library lays each group out back to back), one ``struct.unpack`` (with the format the library
     wrote) for event ids, metadata and payloads, ``map`` over the table of
     distinct strings, and ``tuple.__new__`` for the records.
     """
     n = r.count
     if n == 0:
         return []
-    soff = _unpack(r.string_offsets, r.n_strings + 1)
+    ints = memoryview(_buffer(r.positions, 32 * n)).cast("q").tolist()
+    idx = memoryview(_buffer(r.stream_ids, 16 * n)).cast("i").tolist()
+    soff = memoryview(_buffer(r.string_offsets, 8 * (r.n_strings + 1))).cast("q").tolist()
     sblob = _buffer(r.strings, soff[-1])[:]
     get = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None))].__getitem__
     blob_len = _unpack(r.blob_offsets + n, 1)[0]
@@ -198,15 +201,15 @@ def decode_records(r) -> list[Record]:
                 _tuple_new,
                 repeat(Record),
                 zip(
-                    _unpack(r.positions, n),
+                    ints[:n],
                     flat[0::3],
-                    map(get, _unpack(r.stream_ids, n)),
-                    map(get, _unpack(r.stream_types, n)),
-                    _unpack(r.versions, n),
-                    map(get, _unpack(r.event_types, n)),
-                    _unpack(r.schema_versions, n),
-                    _unpack(r.timestamps, n),
-                    map(get, _unpack(r.tenants, n)),
+                    map(get, idx[:n]),
+                    map(get, idx[n : 2 * n]),
+                    ints[n : 2 * n],
+                    map(get, idx[2 * n : 3 * n]),
+                    ints[2 * n : 3 * n],
+                    ints[3 * n :],
+                    map(get, idx[3 * n :]),
                     flat[1::3],
                     flat[2::3],
                 ),

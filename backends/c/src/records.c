@@ -54,6 +54,8 @@ struct ev_rb {
     int64_t last_n[4];
     int32_t last_k[4];
     int stable; /* set by engines whose string pointers never change content */
+    int64_t *ints;   /* finished result: the four int64 columns, back to back */
+    int32_t *idx;    /* the four int32 columns, back to back */
 };
 
 void ev_rb_set_stable(ev_rb *rb) { rb->stable = 1; }
@@ -84,6 +86,8 @@ void ev_rb_free(ev_rb *rb) {
                   &rb->meta_lens, &rb->format};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]->p);
     free(rb->slots);
+    free(rb->ints);
+    free(rb->idx);
     free(rb);
 }
 
@@ -195,17 +199,31 @@ eventuali_records *ev_rb_finish(ev_rb *rb) {
         ev_rb_free(rb);
         return NULL;
     }
+    size_t n = (size_t)rb->count;
+    rb->ints = malloc(4 * (n ? n : 1) * sizeof *rb->ints);
+    rb->idx = malloc(4 * (n ? n : 1) * sizeof *rb->idx);
+    if (!rb->ints || !rb->idx) {
+        free(r);
+        ev_rb_free(rb);
+        return NULL;
+    }
+    const buf *i64[4] = {&rb->positions, &rb->versions, &rb->schema_versions, &rb->timestamps};
+    const buf *i32[4] = {&rb->stream_ids, &rb->stream_types, &rb->event_types, &rb->tenants};
+    for (size_t k = 0; k < 4 && n; k++) {
+        memcpy(rb->ints + k * n, i64[k]->p, n * sizeof *rb->ints);
+        memcpy(rb->idx + k * n, i32[k]->p, n * sizeof *rb->idx);
+    }
     r->rb = rb;
     eventuali_records *p = &r->pub;
     p->count = rb->count;
-    p->positions = (const int64_t *)rb->positions.p;
-    p->versions = (const int64_t *)rb->versions.p;
-    p->schema_versions = (const int64_t *)rb->schema_versions.p;
-    p->timestamps = (const int64_t *)rb->timestamps.p;
-    p->stream_ids = (const int32_t *)rb->stream_ids.p;
-    p->stream_types = (const int32_t *)rb->stream_types.p;
-    p->event_types = (const int32_t *)rb->event_types.p;
-    p->tenants = (const int32_t *)rb->tenants.p;
+    p->positions = rb->ints;
+    p->versions = rb->ints + n;
+    p->schema_versions = rb->ints + 2 * n;
+    p->timestamps = rb->ints + 3 * n;
+    p->stream_ids = rb->idx;
+    p->stream_types = rb->idx + n;
+    p->event_types = rb->idx + 2 * n;
+    p->tenants = rb->idx + 3 * n;
     p->n_strings = rb->nstrings;
     p->strings = rb->strings.p;
     p->string_offsets = (const int64_t *)rb->string_offsets.p;
