@@ -229,3 +229,22 @@ def test_lone_surrogate_stream_id_is_invalid_input(c_store):
     with pytest.raises(InvalidInputError):
         c_store.read_stream("bad\ud800")
     assert c_store.head() == 0
+
+
+@pytest.mark.parametrize("where", [0, 10, 31, 32, 39])
+def test_stored_event_id_anywhere_in_a_large_batch_is_named_and_nothing_is_written(c_store, where):
+    """SQLite inserts 32 rows per statement: the duplicate is found wherever it sits."""
+    from native_helpers import rec, write
+
+    first = write("a", 0, 40)
+    c_store.append([first])
+    batch = [rec() for _ in range(40)]
+    batch[where] = batch[where]._replace(event_id=first.records[7].event_id)
+    from eventuali.records import StreamWrite
+
+    with pytest.raises(DuplicateEventError) as info:
+        c_store.append([StreamWrite("b", "Thing", 0, batch[:20]), StreamWrite("c", "Thing", 0, batch[20:])])
+    assert info.value.event_id == first.records[7].event_id
+    assert c_store.head() == 40 and c_store.stream_version("b") == 0 and c_store.read_stream("c") == []
+    positions = c_store.append([StreamWrite("b", "Thing", 0, [rec() for _ in range(70)])])
+    assert positions == list(range(41, 111))

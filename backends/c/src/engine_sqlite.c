@@ -34,8 +34,13 @@ enum {
     S_DELETE_SNAPS,
     S_TOMBSTONE,
     S_TRUNCATE,
+    S_ID_EXISTS,
     S_COUNT
 };
+
+/* Rows per multi-row INSERT: one statement run opens the table and index
+ * cursors once for all of them (10 parameters a row, far below SQLite's limit). */
+#define EV_MULTI_ROWS 32
 
 static const char *const SQL[S_COUNT] = {
     [S_STREAM_GET] = "SELECT version, deleted FROM eventuali_streams WHERE stream_id = ?1",
@@ -66,11 +71,13 @@ static const char *const SQL[S_COUNT] = {
     [S_TOMBSTONE] = "INSERT INTO eventuali_streams (stream_id, stream_type, tenant, version, deleted) "
                     "VALUES (?1, '', '', 0, 1) ON CONFLICT (stream_id) DO UPDATE SET deleted = 1",
     [S_TRUNCATE] = "DELETE FROM eventuali_events WHERE stream_id = ?1 AND version < ?2",
+    [S_ID_EXISTS] = "SELECT 1 FROM eventuali_events WHERE event_id = ?1",
 };
 
 typedef struct sq {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
+    sqlite3_stmt *multi; /* INSERT of EV_MULTI_ROWS rows */
 } sq;
 
 /* Map a SQLite failure to a status, with the SQLite message and what we were doing. */
@@ -127,6 +134,7 @@ static void sq_destroy(void *impl) {
     sq *e = impl;
     if (!e) return;
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(e->st[i]);
+    sqlite3_finalize(e->multi);
     sqlite3_close_v2(e->db);
     free(e);
 }
@@ -291,6 +299,22 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
             goto fail_status;
         }
     }
+    {
+        static const char head[] = "INSERT INTO eventuali_events (event_id, stream_id, stream_type, version, "
+                                   "event_type, schema_version, timestamp, tenant, metadata, payload) VALUES ";
+        static const char row[] = "(?,?,?,?,?,?,?,?,?,?),";
+        char sql[sizeof head + EV_MULTI_ROWS * sizeof row];
+        size_t o = 0;
+        memcpy(sql, head, sizeof head - 1);
+        o = sizeof head - 1;
+        for (int i = 0; i < EV_MULTI_ROWS; i++) {
+            memcpy(sql + o, row, sizeof row - 1);
+            o += sizeof row - 1;
+        }
+        sql[o - 1] = '\0'; /* drop the last comma */
+        rc = sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &e->multi, NULL);
+        if (rc != SQLITE_OK) goto fail_rc;
+    }
     *impl = e;
     *ops = &ev_sqlite_ops;
     return EVENTUALI_OK;
@@ -365,37 +389,66 @@ static int sq_append(void *impl, const ev_append *a, int64_t *positions_out) {
                  (exp == EVENTUALI_STREAM_EXISTS && current > 0) || (exp >= 0 && exp == current);
         if (!ok) status = ev_fail_concurrency(wr->stream_id, exp, current);
     }
-    for (int64_t w = 0; w < nw && status == EVENTUALI_OK; w++) {
+    /* insert every record, EV_MULTI_ROWS per statement, then the remainder one by one */
+    int64_t w = 0, r = 0, done = 0;
+    while (status == EVENTUALI_OK && done < a->n_records) {
+        int64_t chunk = a->n_records - done >= EV_MULTI_ROWS ? EV_MULTI_ROWS : 1;
+        sqlite3_stmt *s = chunk > 1 ? e->multi : stmt(e, S_EVENT_INSERT);
+        if (chunk > 1) {
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+        }
+        for (int64_t k = 0; k < chunk; k++) {
+            while (r >= a->writes[w].n_records) { /* next write that has records */
+                w++;
+                r = 0;
+            }
+            const ev_write *wr = &a->writes[w];
+            const ev_rec *rec = &a->records[wr->first_record + r];
+            int p = (int)(10 * k);
+            sqlite3_bind_blob(s, p + 1, rec->event_id, 16, SQLITE_STATIC);
+            bind_text(s, p + 2, wr->stream_id);
+            bind_text(s, p + 3, wr->stream_type);
+            sqlite3_bind_int64(s, p + 4, base[w] + r + 1);
+            bind_text(s, p + 5, rec->event_type);
+            sqlite3_bind_int64(s, p + 6, rec->schema_version);
+            sqlite3_bind_int64(s, p + 7, rec->timestamp);
+            bind_text(s, p + 8, wr->tenant);
+            sqlite3_bind_blob(s, p + 9, rec->metadata.n ? rec->metadata.p : (const uint8_t *)"",
+                              (int)rec->metadata.n, SQLITE_STATIC);
+            sqlite3_bind_blob(s, p + 10, rec->payload.n ? rec->payload.p : (const uint8_t *)"",
+                              (int)rec->payload.n, SQLITE_STATIC);
+            r++;
+        }
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) {
+            int dup = rc == SQLITE_CONSTRAINT_UNIQUE &&
+                      strstr(sqlite3_errmsg(e->db), "eventuali_events.event_id") != NULL;
+            if (!dup) status = sq_fail(e, rc, "inserting events");
+            sqlite3_reset(s);
+            /* which stored id? (ids repeated inside the request were refused earlier) */
+            for (int64_t i = done; dup && i < done + chunk; i++) {
+                sqlite3_stmt *q = stmt(e, S_ID_EXISTS);
+                sqlite3_bind_blob(q, 1, a->records[i].event_id, 16, SQLITE_STATIC);
+                int found = sqlite3_step(q) == SQLITE_ROW;
+                sqlite3_reset(q);
+                if (found) {
+                    status = ev_fail_duplicate(a->records[i].event_id);
+                    dup = 0;
+                }
+            }
+            if (dup) status = sq_fail(e, rc, "inserting events");
+            break;
+        }
+        /* one writer holds the file and AUTOINCREMENT never reuses a
+         * position: the rows of one statement got consecutive positions */
+        int64_t last = sqlite3_last_insert_rowid(e->db);
+        for (int64_t k = 0; k < chunk; k++) positions_out[done + k] = last - chunk + 1 + k;
+        done += chunk;
+    }
+    for (w = 0; w < nw && status == EVENTUALI_OK; w++) {
         const ev_write *wr = &a->writes[w];
         if (wr->n_records == 0) continue;
-        for (int64_t r = 0; r < wr->n_records; r++) {
-            const ev_rec *rec = &a->records[wr->first_record + r];
-            sqlite3_stmt *s = stmt(e, S_EVENT_INSERT);
-            sqlite3_bind_blob(s, 1, rec->event_id, 16, SQLITE_STATIC);
-            bind_text(s, 2, wr->stream_id);
-            bind_text(s, 3, wr->stream_type);
-            sqlite3_bind_int64(s, 4, base[w] + r + 1);
-            bind_text(s, 5, rec->event_type);
-            sqlite3_bind_int64(s, 6, rec->schema_version);
-            sqlite3_bind_int64(s, 7, rec->timestamp);
-            bind_text(s, 8, wr->tenant);
-            sqlite3_bind_blob(s, 9, rec->metadata.n ? rec->metadata.p : (const uint8_t *)"",
-                              (int)rec->metadata.n, SQLITE_STATIC);
-            sqlite3_bind_blob(s, 10, rec->payload.n ? rec->payload.p : (const uint8_t *)"",
-                              (int)rec->payload.n, SQLITE_STATIC);
-            rc = sqlite3_step(s);
-            if (rc != SQLITE_DONE) {
-                if (rc == SQLITE_CONSTRAINT_UNIQUE &&
-                    strstr(sqlite3_errmsg(e->db), "eventuali_events.event_id") != NULL)
-                    status = ev_fail_duplicate(rec->event_id);
-                else
-                    status = sq_fail(e, rc, "inserting an event");
-                sqlite3_reset(s);
-                break;
-            }
-            positions_out[wr->first_record + r] = sqlite3_last_insert_rowid(e->db);
-        }
-        if (status) break;
         sqlite3_stmt *s = stmt(e, exists[w] ? S_STREAM_SET_VERSION : S_STREAM_INSERT);
         bind_text(s, 1, wr->stream_id);
         if (exists[w]) {

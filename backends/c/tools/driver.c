@@ -166,6 +166,8 @@ static void workload(eventuali_store *s, eventuali_store *second_handle) {
         CHECK(append_n(s, sid, EVENTUALI_ANY, 1 + i % 7, i % 2 ? "acme" : "", NULL) == 0);
     }
     CHECK(count_stream(s, "bulk-3") > 0);
+    CHECK(append_n(s, "big", EVENTUALI_NO_STREAM, 64, "", pos) == 0 && pos[63] == pos[0] + 63);
+    CHECK(count_stream(s, "big") == 64);
     CHECK(eventuali_delete_stream(s, (const uint8_t *)"bulk-3", 6, &removed) == 0 && removed > 0);
     r = NULL;
     CHECK(eventuali_read_all(s, 1, -1, NULL, &r) == EVENTUALI_OK && r->count > 500);
