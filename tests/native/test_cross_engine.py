@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from eventuali_python import PythonBackend
+from native_helpers import write
 
 from eventuali.records import ReadFilter, Snapshot
 from eventuali.url import parse_url
-from eventuali_python import PythonBackend
-from native_helpers import write
 
 
 @pytest.mark.parametrize("first, second", [("python", "c"), ("c", "python")])

@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
+from native_helpers import write
 
 from eventuali.errors import StoreClosedError
 from eventuali.url import parse_url
-from native_helpers import write
 
 
 def test_blocking_wait_for_in_one_thread_does_not_stop_another(c_provider, tmp_path):
@@ -54,9 +54,13 @@ def test_two_threads_run_c_at_the_same_time(c_provider):
 
     ta = threading.Thread(target=wait_then_write, args=(a, b, "x"))
     tb = threading.Thread(target=wait_then_write, args=(b, a, "y"))
-    ta.start(); tb.start(); ta.join(10); tb.join(10)
+    ta.start()
+    tb.start()
+    ta.join(10)
+    tb.join(10)
     assert seen == {"x": 1, "y": 1}
-    a.close(); b.close()
+    a.close()
+    b.close()
 
 
 @pytest.mark.parametrize("scheme", ["memory", "sqlite"])
@@ -78,7 +82,8 @@ def test_wait_for_wakes_on_commit_not_on_timeout(c_provider, tmp_path, scheme):
     t.join(10)
     assert out["head"] == 2
     assert out["waited"] < 2.0
-    reader.close(); writer.close()
+    reader.close()
+    writer.close()
 
 
 def test_close_wakes_a_waiter_with_store_closed(c_provider):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import gc
 import struct
 from array import array
+from collections.abc import Sequence
 from itertools import chain, islice, repeat
-from typing import Sequence
 
 from eventuali import record_validation as check
 from eventuali.errors import (
@@ -183,7 +183,7 @@ def decode_records(r) -> list[Record]:
     idx = memoryview(_buffer(r.stream_ids, 16 * n)).cast("i").tolist()
     soff = memoryview(_buffer(r.string_offsets, 8 * (r.n_strings + 1))).cast("q").tolist()
     sblob = _buffer(r.strings, soff[-1])[:]
-    get = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None))].__getitem__
+    get = [sblob[a:b].decode("utf-8") for a, b in zip(soff, islice(soff, 1, None), strict=False)].__getitem__
     blob_len = _unpack(r.blob_offsets + n, 1)[0]
     # Struct(...) rather than struct.unpack: the module-level cache would keep
     # up to 100 of these (possibly megabyte-long) formats alive.
@@ -212,6 +212,7 @@ def decode_records(r) -> list[Record]:
                     map(get, idx[3 * n :]),
                     flat[1::3],
                     flat[2::3],
+                    strict=False,  # all are count long; strict would only add a check per record
                 ),
             )
         )
@@ -259,7 +260,7 @@ class CStore:
         rec_lists = [w[3] for w in writes]
         records = list(chain.from_iterable(rec_lists)) if nw != 1 else rec_lists[0]
         nr = len(records)
-        sids, stypes, expected, _ = zip(*[w[:4] for w in writes]) if nw else ((), (), (), ())
+        sids, stypes, expected, _ = zip(*[w[:4] for w in writes], strict=True) if nw else ((), (), (), ())
         # Two buffers cross the boundary: every integer in one int64 array and
         # every byte in one blob; the request's columns point into them.  (The
         # shared checks above guarantee types, so packing cannot fail here.)
@@ -269,7 +270,7 @@ class CStore:
         # per-string length has to be packed.
         texts = [_nul_joined(sids), _nul_joined(stypes), _nul_joined(tenants)]
         if nr:
-            ids, etypes, svs, tss, metas, pays = zip(*records)
+            ids, etypes, svs, tss, metas, pays = zip(*records, strict=True)
             texts.append(_nul_joined(etypes))
             ints.fromlist(list(svs))
             ints.fromlist(list(tss))
@@ -290,14 +291,14 @@ class CStore:
         req.expected_versions = ibuf
         req.record_counts = ibuf + nw
         off = 0
-        for col, part in zip((req.stream_ids, req.stream_types, req.tenants, req.event_types), parts):
+        for col, part in zip((req.stream_ids, req.stream_types, req.tenants, req.event_types), parts, strict=False):
             col.data, col.data_len = dbuf + off, len(part)  # chars stays NULL: NUL-separated
             off += len(part)
         i = 2 * nw
         req.schema_versions = ibuf + i
         req.timestamps = ibuf + i + nr
         i += 2 * nr
-        for col, part in zip((req.event_ids, req.metadata, req.payloads), blobs):
+        for col, part in zip((req.event_ids, req.metadata, req.payloads), blobs, strict=True):
             col.data, col.data_len, col.lens = dbuf + off, len(part), ibuf + i
             off += len(part)
             i += nr
