@@ -25,10 +25,14 @@ from .errors import (
     TransientStorageError,
     UnknownSchemeError,
 )
-from .event import Event, UnknownEvent, register_event, registry, upcaster
+from .event import Event, UnknownEvent, register_event, upcaster
+from .event import registry as event_registry
+from .projections import ParkedEvent, Projection, ReadModel, StoredProjection
 from .records import ANY, NO_STREAM, STREAM_EXISTS
 from .serialization import EventCodec
+from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
 from .store import EventStore, StoredEvent, SyncEventStore
+from .streaming import EventStreamer, Subscription
 
 __version__ = "0.1.0"
 
@@ -44,22 +48,43 @@ __all__ = [
     "Event",
     "EventCodec",
     "EventStore",
+    "EventStreamer",
     "EventualiError",
     "InvalidInputError",
     "MissingApplyMethodError",
     "NotAnEventualiStoreError",
     "OptimisticConcurrencyError",
+    "ParkedEvent",
+    "Projection",
+    "ReadModel",
     "SchemaVersionError",
     "SerializationError",
+    "SnapshotConfig",
+    "SnapshotService",
+    "SnapshotWarning",
     "StorageError",
     "StoreClosedError",
     "StoredEvent",
+    "StoredProjection",
     "StreamDeletedError",
+    "Subscription",
     "SyncEventStore",
+    "SyncSnapshotService",
     "TransientStorageError",
     "UnknownEvent",
     "UnknownSchemeError",
     "register_event",
-    "registry",
+    "event_registry",
     "upcaster",
 ]
+
+
+def __getattr__(name: str):
+    # Optional features load on first use, so ``import eventuali`` never pulls
+    # in redis or prometheus-client.
+    if name == "CachedEventStore":
+        from .performance.caching import CachedEventStore
+
+        return CachedEventStore
+    raise AttributeError(f"module 'eventuali' has no attribute {name!r}")
+

@@ -124,3 +124,29 @@ class TransientStorageError(StorageError):
 
 class StoreClosedError(EventualiError):
     """The store or backend was used after ``close()``."""
+
+
+# --- encryption --------------------------------------------------------------
+
+
+class EncryptionError(EventualiError):
+    """Payload encryption is misconfigured (no key, malformed key, bad key id)."""
+
+
+class DecryptionError(EncryptionError, SerializationError):
+    """A stored payload does not decrypt: wrong key, tampered bytes, or moved to another event."""
+
+
+class UnknownKeyError(DecryptionError):
+    """A payload names a key id the key manager does not hold."""
+
+    def __init__(self, key_id: str, message: str | None = None):
+        self.key_id = key_id
+        super().__init__(
+            message
+            or f"no encryption key with id {key_id!r}; add it to the KeyManager (old keys must "
+            "stay available to read what they encrypted)"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.key_id, str(self)))

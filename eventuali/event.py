@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -167,9 +167,16 @@ class EventRegistry:
         """Register ``fn``: it turns a stored ``event_type`` dict at ``from_version`` into ``from_version + 1``."""
         key = (event_type, from_version)
         with self._lock:
-            if key in self._upcasters and self._upcasters[key] is not fn:
+            old = self._upcasters.get(key)
+            # Re-running the same definition (a reloaded module, a notebook cell)
+            # replaces it; a different function for the same step is a mistake.
+            if old is not None and (old.__module__, old.__qualname__) != (
+                fn.__module__,
+                fn.__qualname__,
+            ):
                 raise ConfigurationError(
-                    f"an upcaster for {event_type!r} from version {from_version} is already registered"
+                    f"an upcaster for {event_type!r} from version {from_version} is already "
+                    f"registered ({old.__module__}.{old.__qualname__}); one step, one upcaster"
                 )
             self._upcasters[key] = fn
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, TypeVar
+from itertools import islice
+from typing import Any, NamedTuple, TypeVar, cast
 
-from .aggregate import Aggregate, check_aggregate_id
+from .aggregate import Aggregate, _pending, check_aggregate_id
 from .asyncio_adapter import ThreadedAsyncBackend
 from .errors import InvalidInputError
 from .event import Event
@@ -75,6 +76,9 @@ class _StoreLogic:
     url: StoreURL
     codec: EventCodec
     tenant: str = ""
+    _snapshot_hook: Any = None
+    """Set by a SnapshotService: called after a successful save with (aggregates, writes).
+    None (the default) costs one attribute test per save."""
 
     def _writes_for(self, aggregates: Sequence[Aggregate]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
@@ -86,7 +90,7 @@ class _StoreLogic:
                     f"save() takes aggregates, got {type(agg).__name__} {agg!r}; to store bare "
                     "events use save_events()"
                 )
-            pending = agg.__pydantic_private__["_uncommitted"]
+            pending = _pending(agg)
             if not pending:
                 continue  # nothing to do is not an error
             check_aggregate_id(agg)
@@ -141,20 +145,18 @@ class _StoreLogic:
     @staticmethod
     def _committed(aggregates: Sequence[Aggregate]) -> None:
         for agg in aggregates:
-            agg.__pydantic_private__["_uncommitted"].clear()
+            _pending(agg).clear()
 
     def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record]) -> A | None:
         if not records:
             return None
         agg = cls(id=aggregate_id)
-        decode = self.codec.decode
-        agg._replay_many(map(decode, records))
+        agg._replay_many(self.codec.decode_many(records))
         agg.__dict__["version"] = records[-1].version
         return agg
 
     def _stored(self, records: list[Record]) -> list[StoredEvent]:
-        decode = self.codec.decode
-        return [StoredEvent(r.position, decode(r)) for r in records]
+        return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
 
 
 def _resolve_url(url: str | None) -> StoreURL:
@@ -195,7 +197,7 @@ class EventStore(_StoreLogic):
 
             sync = await asyncio.to_thread(provider.open, parsed)
             abackend = ThreadedAsyncBackend(sync, inline=parsed.scheme == "memory")
-        return cls(abackend, parsed, codec, provider.name)
+        return cls(cast(AsyncBackend, abackend), parsed, codec, provider.name)
 
     # --- writing -----------------------------------------------------------------
 
@@ -210,6 +212,8 @@ class EventStore(_StoreLogic):
         if writes:
             await self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                await self._snapshot_hook(aggregates, writes)
 
     async def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         await self.save(*aggregates)
@@ -345,6 +349,8 @@ class SyncEventStore(_StoreLogic):
         if writes:
             self.backend.append(writes)
             self._committed(aggregates)
+            if self._snapshot_hook is not None:
+                self._snapshot_hook(aggregates, writes)
 
     def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         self.save(*aggregates)
@@ -396,13 +402,13 @@ class SyncEventStore(_StoreLogic):
         self, aggregate_type: str | type[Aggregate], from_position: int = 1, limit: int | None = None
     ) -> list[Event]:
         it = (se.event for se in self.stream_all(from_position, aggregate_types=aggregate_type))
-        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+        return list(islice(it, limit))
 
     def load_events_by_event_type(
         self, event_type: str | type[Event], from_position: int = 1, limit: int | None = None
     ) -> list[Event]:
         it = (se.event for se in self.stream_all(from_position, event_types=event_type))
-        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+        return list(islice(it, limit))
 
     def stream_version(self, aggregate_id: str) -> int:
         return self.backend.stream_version(aggregate_id)

@@ -51,6 +51,10 @@ def parse_url(url: str) -> StoreURL:
         path, _, query = rest.partition("?")
         options = _parse_query(query, raw)
         path = unquote(path)
+        if path.startswith("//"):
+            # sqlite:////abs/x.db (an absolute path pasted after sqlite:///) means /abs/x.db;
+            # POSIX would otherwise keep the leading "//" as a distinct root.
+            path = "/" + path.lstrip("/")
         if scheme == "sqlite" and not path:
             raise ConfigurationError(
                 f"store URL {raw!r} names no SQLite file; use 'sqlite://events.db' (relative), "

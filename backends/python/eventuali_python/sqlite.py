@@ -29,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from functools import lru_cache, partial
 from importlib import resources
@@ -65,7 +66,8 @@ POLL_INTERVAL = 0.05
 """Seconds between head re-reads in ``wait_for`` (catches other processes' commits)."""
 
 _SYNCHRONOUS = ("full", "normal", "off")
-_OPTIONS = ("synchronous", "busy_timeout")
+_OPTIONS = ("synchronous", "busy_timeout", "mode")
+_MODES = ("rw", "ro")
 
 _make_record = partial(tuple.__new__, Record)
 _make_snapshot = partial(tuple.__new__, Snapshot)
@@ -132,9 +134,14 @@ def _condition_for(key: str) -> threading.Condition:
 class SQLiteBackend:
     """A :class:`eventuali.protocol.Backend` on one SQLite file (or ``:memory:``)."""
 
-    def __init__(self, path: str, synchronous: str = "normal", busy_timeout: int = 5000) -> None:
+    def __init__(
+        self, path: str, synchronous: str = "normal", busy_timeout: int = 5000, mode: str = "rw"
+    ) -> None:
         self.path = path
         self._memory = path == ":memory:"
+        # mode=ro: open an existing store for reading only (inspection, a copy on
+        # read-only media); every write raises StorageError and writes nothing.
+        self._read_only = mode == "ro"
         self._where = "SQLite :memory: database" if self._memory else f"SQLite file {path!r}"
         self.capabilities = frozenset(
             {"snapshots", "checkpoints", "delete", "truncate", "wait_for"}
@@ -170,10 +177,20 @@ class SQLiteBackend:
                 f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
                 "a whole number of milliseconds >= 0, e.g. busy_timeout=5000"
             ) from None
+        mode = url.options.get("mode", "rw").lower()
+        if mode not in _MODES:
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: mode={url.options['mode']!r} is not valid; use "
+                "mode=rw (default) or mode=ro (read only)"
+            )
         path = url.path
         if path != ":memory:":
             path = os.path.abspath(os.path.expanduser(path))
-        return cls(path, synchronous, busy_timeout)
+        elif mode == "ro":
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
+            )
+        return cls(path, synchronous, busy_timeout, mode)
 
     def __repr__(self) -> str:
         return f"<SQLiteBackend {self.path}{' closed' if self._closed else ''}>"
@@ -193,26 +210,39 @@ class SQLiteBackend:
                     f"cannot open {self._where}: it is a directory; give the path of a file, "
                     f"e.g. sqlite://{os.path.join(self.path, 'events.db')}"
                 )
-            if not os.access(directory, os.W_OK | os.X_OK):
+            if self._read_only and not os.path.isfile(self.path):
+                raise StorageError(
+                    f"cannot open {self._where} read-only (mode=ro): the file does not exist; "
+                    "give the path of an existing eventuali database"
+                )
+            if not self._read_only and not os.access(directory, os.W_OK | os.X_OK):
                 raise StorageError(
                     f"cannot open {self._where}: the directory {directory!r} is not writable "
                     "(SQLite in WAL mode needs to create the -wal and -shm files beside the "
                     "database); make it writable or choose another path"
                 )
-            if os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+            wanted = os.R_OK if self._read_only else os.R_OK | os.W_OK
+            if os.path.exists(self.path) and not os.access(self.path, wanted):
                 raise StorageError(
                     f"cannot open {self._where}: the file is not readable and writable by this "
                     "user; fix its permissions or choose another path"
                 )
         try:
+            target, uri = self.path, False
+            if self._read_only:
+                target, uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro", True
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout / 1000
+                target,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout / 1000,
+                uri=uri,
             )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {self._where}: {exc}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
-            if not self._memory:
+            if not self._memory and not self._read_only:
                 self._checked_wal(conn)
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = OFF")
@@ -246,6 +276,10 @@ class SQLiteBackend:
 
     def _open_schema(self, conn: sqlite3.Connection) -> None:
         tables = self._tables(conn)
+        if not tables and self._read_only:
+            raise NotAnEventualiStoreError(
+                f"{self._where} is empty; mode=ro opens existing eventuali stores only"
+            )
         if not tables:
             # Several processes may create the same file at once: decide again
             # under the write lock.

@@ -1,0 +1,54 @@
+"""Developer and CI sessions: tests, lint, types, bench (and the native engine's checks).
+
+``nox -s tests`` is the test command of the README and of CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def install_native(session: nox.Session) -> None:
+    """The C engine, built with CMake through scikit-build-core (needs a C compiler)."""
+    if (ROOT / "backends" / "c" / "pyproject.toml").exists():
+        session.install("./backends/c")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test: core, conformance on every installed (backend, scheme), features."""
+    session.install("-e", ".[test,bench]")
+    install_native(session)
+    session.run("eventuali", "backends")
+    session.run("pytest", "-q", "-ra", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "eventuali", "backends/python", "tests", "bench")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy>=1.10")
+    session.run("mypy", "eventuali", "backends/python/eventuali_python")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Measure (never in CI): every bench script, then bench/report.py.
+
+    ``nox -s bench -- [--quick] [--postgres URL]`` writes bench/results.md and
+    bench/results.png.
+    """
+    session.install("-e", ".[bench]")
+    install_native(session)
+    session.run("bash", "bench/run_all.sh", *session.posargs, external=True,
+                env={"PYTHON": "python"})
