@@ -79,7 +79,9 @@ enum {
 };
 enum {
     EVENTUALI_OPEN_SYNCHRONOUS_FULL = 1, /* SQLite: PRAGMA synchronous=FULL instead of NORMAL */
-    EVENTUALI_OPEN_SYNCHRONOUS_OFF = 2   /* SQLite: PRAGMA synchronous=OFF */
+    EVENTUALI_OPEN_SYNCHRONOUS_OFF = 2,  /* SQLite: PRAGMA synchronous=OFF */
+    EVENTUALI_OPEN_READ_ONLY = 4         /* SQLite: an existing store, for reading only; writes
+                                          * give EVENTUALI_ERR_STORAGE and write nothing */
 };
 /* Bits of eventuali_capabilities(), in the order of eventuali.protocol.CAPABILITIES names. */
 enum {

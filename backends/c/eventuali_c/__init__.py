@@ -79,15 +79,27 @@ class CBackend:
                 f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
                 "a whole number of milliseconds >= 0, e.g. busy_timeout=5000"
             ) from None
+        mode = url.options.get("mode", "rw").lower()
+        if mode not in ("rw", "ro"):
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: mode={url.options['mode']!r} is not valid; use "
+                "mode=rw (default) or mode=ro (read only)"
+            )
+        read_only = mode == "ro"
         path = url.path
         if path != ":memory:":
             # the same resolution and the same early, clear errors as the reference engine
             path = os.path.abspath(os.path.expanduser(path))
-            _check_sqlite_path(path)
-        return _open(lib.EVENTUALI_SCHEME_SQLITE, path, _SYNCHRONOUS[synchronous], busy_timeout, url)
+            _check_sqlite_path(path, read_only)
+        elif read_only:
+            raise ConfigurationError(
+                f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
+            )
+        flags = _SYNCHRONOUS[synchronous] | (lib.EVENTUALI_OPEN_READ_ONLY if read_only else 0)
+        return _open(lib.EVENTUALI_SCHEME_SQLITE, path, flags, busy_timeout, url)
 
 
-_SQLITE_OPTIONS = ("synchronous", "busy_timeout")
+_SQLITE_OPTIONS = ("synchronous", "busy_timeout", "mode")
 _SYNCHRONOUS = {
     "full": lib.EVENTUALI_OPEN_SYNCHRONOUS_FULL,
     "normal": 0,
@@ -95,7 +107,7 @@ _SYNCHRONOUS = {
 }
 
 
-def _check_sqlite_path(path: str) -> None:
+def _check_sqlite_path(path: str, read_only: bool) -> None:
     where = f"SQLite file {path!r}"
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
@@ -108,13 +120,19 @@ def _check_sqlite_path(path: str) -> None:
             f"cannot open {where}: it is a directory; give the path of a file, e.g. "
             f"sqlite://{os.path.join(path, 'events.db')}"
         )
-    if not os.access(directory, os.W_OK | os.X_OK):
+    if read_only and not os.path.isfile(path):
+        raise StorageError(
+            f"cannot open {where} read-only (mode=ro): the file does not exist; give the path of "
+            "an existing eventuali database"
+        )
+    if not read_only and not os.access(directory, os.W_OK | os.X_OK):
         raise StorageError(
             f"cannot open {where}: the directory {directory!r} is not writable (SQLite in WAL mode "
             "needs to create the -wal and -shm files beside the database); make it writable or "
             "choose another path"
         )
-    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+    wanted = os.R_OK if read_only else os.R_OK | os.W_OK
+    if os.path.exists(path) and not os.access(path, wanted):
         raise StorageError(
             f"cannot open {where}: the file is not readable and writable by this user; fix its "
             "permissions or choose another path"

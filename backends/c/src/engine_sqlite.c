@@ -237,16 +237,17 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
     sq *e = calloc(1, sizeof *e);
     int rc, tables = 0, has_meta = 0;
     if (!e) return ev_oom();
+    int read_only = (flags & EVENTUALI_OPEN_READ_ONLY) != 0;
     rc = sqlite3_open_v2(path, &e->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                             SQLITE_OPEN_URI * 0,
+                         (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                             SQLITE_OPEN_NOMUTEX,
                          NULL);
     if (rc != SQLITE_OK) goto fail_rc;
     sqlite3_extended_result_codes(e->db, 1);
     sqlite3_busy_timeout(e->db, busy_timeout_ms < 0 ? 5000 : busy_timeout_ms);
     /* journal_mode=WAL fails on a file that is not a database: the first read tells */
     if ((rc = count_tables(e, &tables, &has_meta)) != SQLITE_OK) goto fail_rc;
-    if (strcmp(path, ":memory:") != 0) {
+    if (strcmp(path, ":memory:") != 0 && !read_only) {
         sqlite3_stmt *s;
         if ((rc = sqlite3_prepare_v2(e->db, "PRAGMA journal_mode = WAL", -1, &s, NULL)) != SQLITE_OK) goto fail_rc;
         rc = sqlite3_step(s);
@@ -277,6 +278,11 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
     /* a 64 MiB page cache keeps the (stream_id, version) index, which every
      * append touches at scattered places, in memory */
     sqlite3_exec(e->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL);
+    if (tables == 0 && read_only) {
+        rc = ev_fail(EVENTUALI_ERR_NOT_A_STORE,
+                     "SQLite file %s is empty; read-only mode opens existing eventuali stores only", path);
+        goto fail_status;
+    }
     if (tables == 0) {
         if ((rc = create_schema(e, created_by, path)) != EVENTUALI_OK) goto fail_status;
         if ((rc = count_tables(e, &tables, &has_meta)) != SQLITE_OK) goto fail_rc;

@@ -192,7 +192,7 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
     p.n = path_len;
     p.chars = chars;
     if ((rc = ev_text_arg(created_by, created_by_len, "created_by", 1, &cb))) return rc;
-    if (flags & ~(EVENTUALI_OPEN_SYNCHRONOUS_FULL | EVENTUALI_OPEN_SYNCHRONOUS_OFF) ||
+    if (flags & ~(EVENTUALI_OPEN_SYNCHRONOUS_FULL | EVENTUALI_OPEN_SYNCHRONOUS_OFF | EVENTUALI_OPEN_READ_ONLY) ||
         (flags & EVENTUALI_OPEN_SYNCHRONOUS_FULL && flags & EVENTUALI_OPEN_SYNCHRONOUS_OFF))
         return ev_fail(EVENTUALI_ERR_CONFIGURATION, "eventuali_open: invalid flags 0x%x", (unsigned)flags);
     if (busy_timeout_ms < -1)
@@ -210,6 +210,10 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
         memcpy(cpath, path, (size_t)path_len);
         cpath[path_len] = '\0';
         int in_memory = strcmp(cpath, ":memory:") == 0;
+        if (in_memory && (flags & EVENTUALI_OPEN_READ_ONLY)) {
+            free(cpath);
+            return ev_fail(EVENTUALI_ERR_CONFIGURATION, "read-only mode needs a database file, not :memory:");
+        }
         void *impl;
         const ev_engine_ops *ops;
         rc = ev_sqlite_open(cpath, flags, busy_timeout_ms, cb, &impl, &ops);
