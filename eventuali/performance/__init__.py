@@ -17,6 +17,9 @@ _EXPORTS = {
     "CacheManager": ".caching",
     "CachedEventStore": ".caching",
     "CacheStats": ".caching",
+    "ReplicaManager": ".replicas",
+    "ReplicaStatus": ".replicas",
+    "SyncReplicaManager": ".replicas",
 }
 
 

@@ -54,7 +54,7 @@ class UrlFactory:
 
 _FACTORIES: dict[str, UrlFactory] = {}
 
-FACTORY_MODULES: list[str] = []
+FACTORY_MODULES: list[str] = ["eventuali.testing.postgres_urls"]
 """Modules imported on first use that register more factories (engines add theirs)."""
 _loaded_modules = False
 

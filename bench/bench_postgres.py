@@ -1,0 +1,253 @@
+"""PostgreSQL benchmark: eventuali's postgresql:// engine beside eventsourcing's PostgreSQL module.
+
+The same workloads as the SQLite section, in one run, against one server:
+
+- ``save_100x100``  100 aggregates × 100 events, one save (one transaction) per aggregate
+- ``load_100x100``  ``load`` of those 100 aggregates
+- ``rebuild_1000``  ``load`` of one 1,000-event aggregate (ms per rebuild)
+
+Contenders: eventuali ``SyncEventStore`` and async ``EventStore`` (psycopg's
+async pool), eventuali at the record level (``Backend.append``/``read_stream``
+with pre-encoded records: the engine alone, without pydantic), and the
+``eventsourcing`` package 9.5.6 (``eventsourcing.postgres``) with the same
+events.  Each contender writes into a fresh schema that is dropped afterwards.
+Numbers are for comparing contenders within one run on one machine, not for
+publishing.
+
+Usage: ``python bench/bench_postgres.py [--quick] [--url postgresql://…] [--repeats N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import psycopg
+from eventuali_python import PythonBackend
+
+from eventuali import Aggregate, Event, EventStore, SyncEventStore
+from eventuali.ids import uuid7
+from eventuali.records import NO_STREAM, NewRecord, StreamWrite
+from eventuali.url import parse_url
+
+
+class ItemAdded(Event):
+    sku: str
+    quantity: int
+    price: float
+
+
+class Cart(Aggregate):
+    items: int = 0
+    total: float = 0.0
+
+    def apply_item_added(self, event: ItemAdded) -> None:
+        self.items += event.quantity
+        self.total += event.quantity * event.price
+
+
+SKUS = [f"sku-{i:04d}" for i in range(50)]
+
+
+def item(j: int) -> tuple[str, int, float]:
+    return SKUS[j % 50], j % 5 + 1, 1.25 + (j % 50) * 0.5
+
+
+# --- one place per contender ------------------------------------------------------------
+
+
+class Schema:
+    def __init__(self, url: str):
+        self.url = url
+        self.name = f"bench_{uuid.uuid4().hex[:10]}"
+
+    def store_url(self) -> str:
+        return f"{self.url}?schema={self.name}"
+
+    def drop(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+
+
+def timed(fn: Callable[[], object]) -> float:
+    gc.collect()
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# --- contenders: each returns {workload: seconds} ----------------------------------------
+
+
+def eventuali_sync(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
+    s = Schema(url)
+    try:
+        with SyncEventStore.create(s.store_url()) as store:
+            carts = []
+            for i in range(aggs):
+                c = Cart(id=f"cart-{i}")
+                for j in range(per):
+                    c.apply(ItemAdded(sku=item(j)[0], quantity=item(j)[1], price=item(j)[2]))
+                carts.append(c)
+            big = Cart(id="big")
+            for j in range(rebuild):
+                big.apply(ItemAdded(sku=item(j)[0], quantity=item(j)[1], price=item(j)[2]))
+            out = {"save_100x100": timed(lambda: [store.save(c) for c in carts])}
+            store.save(big)
+            out["load_100x100"] = timed(lambda: [store.load(Cart, f"cart-{i}") for i in range(aggs)])
+            out["rebuild_1000"] = timed(lambda: store.load(Cart, "big"))
+            assert store.load(Cart, "big").version == rebuild
+        return out
+    finally:
+        s.drop()
+
+
+def eventuali_async(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
+    async def run() -> dict[str, float]:
+        s = Schema(url)
+        store = await EventStore.create(s.store_url())
+        try:
+            carts = []
+            for i in range(aggs):
+                c = Cart(id=f"cart-{i}")
+                for j in range(per):
+                    c.apply(ItemAdded(sku=item(j)[0], quantity=item(j)[1], price=item(j)[2]))
+                carts.append(c)
+            big = Cart(id="big")
+            for j in range(rebuild):
+                big.apply(ItemAdded(sku=item(j)[0], quantity=item(j)[1], price=item(j)[2]))
+            gc.collect()
+            t = time.perf_counter()
+            for c in carts:
+                await store.save(c)
+            out = {"save_100x100": time.perf_counter() - t}
+            await store.save(big)
+            gc.collect()
+            t = time.perf_counter()
+            for i in range(aggs):
+                await store.load(Cart, f"cart-{i}")
+            out["load_100x100"] = time.perf_counter() - t
+            t = time.perf_counter()
+            loaded = await store.load(Cart, "big")
+            out["rebuild_1000"] = time.perf_counter() - t
+            assert loaded.version == rebuild
+            return out
+        finally:
+            await store.close()
+            s.drop()
+
+    return asyncio.run(run())
+
+
+def eventuali_records(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
+    s = Schema(url)
+    payload = b'{"sku":"sku-0001","quantity":3,"price":12.5}'
+    writes = [
+        StreamWrite(f"cart-{i}", "Cart", NO_STREAM,
+                    [NewRecord(uuid7().bytes, "ItemAdded", 1, 1_700_000_000_000_000, b"{}", payload)
+                     for _ in range(per)])
+        for i in range(aggs)
+    ]  # fmt: skip
+    big = StreamWrite("big", "Cart", NO_STREAM,
+                      [NewRecord(uuid7().bytes, "ItemAdded", 1, 0, b"{}", payload) for _ in range(rebuild)])  # fmt: skip
+    try:
+        with PythonBackend.open(parse_url(s.store_url())) as b:
+            out = {"save_100x100": timed(lambda: [b.append([w]) for w in writes])}
+            b.append([big])
+            out["load_100x100"] = timed(lambda: [b.read_stream(w.stream_id) for w in writes])
+            out["rebuild_1000"] = timed(lambda: b.read_stream("big"))
+        return out
+    finally:
+        s.drop()
+
+
+def eventsourcing_pg(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate as ESAggregate
+    from eventsourcing.domain import event
+
+    class ESCart(ESAggregate):
+        def __init__(self) -> None:
+            self.items = 0
+            self.total = 0.0
+
+        @event("ItemAdded")
+        def add_item(self, sku: str, quantity: int, price: float) -> None:
+            self.items += quantity
+            self.total += quantity * price
+
+    s = Schema(url)
+    parts = urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{s.name}"')
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "postgres",
+        "POSTGRES_PASSWORD": parts.password or "",
+        "POSTGRES_SCHEMA": s.name,
+    }
+    try:
+        app = Application(env=env)
+        carts = []
+        for _ in range(aggs):
+            c = ESCart()
+            for j in range(per - 1):  # the created event counts as one
+                c.add_item(*item(j))
+            carts.append(c)
+        big = ESCart()
+        for j in range(rebuild - 1):
+            big.add_item(*item(j))
+        out = {"save_100x100": timed(lambda: [app.save(c) for c in carts])}
+        app.save(big)
+        out["load_100x100"] = timed(lambda: [app.repository.get(c.id) for c in carts])
+        out["rebuild_1000"] = timed(lambda: app.repository.get(big.id))
+        assert app.repository.get(big.id).version == rebuild
+        app.close()
+        return out
+    finally:
+        s.drop()
+
+
+CONTENDERS: dict[str, Callable[..., dict[str, float]]] = {
+    "eventuali sync": eventuali_sync,
+    "eventuali async": eventuali_async,
+    "eventuali records (engine only)": eventuali_records,
+    "eventsourcing 9.5.6": eventsourcing_pg,
+}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", default=os.environ.get("EVENTUALI_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    p.add_argument("--quick", action="store_true", help="20 aggregates × 50 events, rebuild 200, one pass")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    aggs, per, rebuild = (20, 50, 200) if args.quick else (100, 100, 1000)
+    repeats = 1 if args.quick else args.repeats
+    print(f"PostgreSQL at {args.url}: {aggs} aggregates × {per} events, rebuild {rebuild}; best of {repeats}")
+    print(f"{'contender':34} {'save ev/s':>12} {'load ev/s':>12} {'rebuild ms':>11}")
+    for name, fn in CONTENDERS.items():
+        try:
+            runs = [fn(args.url, aggs, per, rebuild) for _ in range(repeats)]
+        except ImportError as exc:
+            print(f"{name:34} skipped: {exc}")
+            continue
+        best = {k: min(r[k] for r in runs) for k in runs[0]}
+        n = aggs * per
+        print(f"{name:34} {n / best['save_100x100']:>12,.0f} {n / best['load_100x100']:>12,.0f} "
+              f"{best['rebuild_1000'] * 1000:>11.1f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
