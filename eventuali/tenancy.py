@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from .aggregate import Aggregate
+from .event import Event
 from .errors import (
     ConfigurationError,
     EventualiError,
@@ -40,6 +41,7 @@ from .errors import (
     StreamDeletedError,
 )
 from .protocol import AsyncBackend
+from .observers import written as _observe_written
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from .serialization import EventCodec, RecordIdentity
 from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning
@@ -498,7 +500,7 @@ class TenantEventStore(EventStore):
 
     # --- writing and loading ---------------------------------------------------------------
 
-    async def save(self, *aggregates: Aggregate) -> None:
+    async def save(self, *aggregates: Aggregate | Event) -> None:
         writes = self._writes_for(aggregates)
         if not writes:
             return
@@ -506,9 +508,10 @@ class TenantEventStore(EventStore):
             await self._group.append(writes)
         else:
             await self.backend.append(writes)
-        self._committed(aggregates)
+        _observe_written(self.backend, writes)
+        saved = self._committed(aggregates)
         if self._snapshot_hook is not None:
-            await self._snapshot_hook(aggregates, writes)
+            await self._snapshot_hook(saved, writes)
 
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
         svc = self._snapshots
