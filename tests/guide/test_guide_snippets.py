@@ -814,3 +814,49 @@ async def test_multi_level_caching(store):
         assert (await cached_store.load(User, uid)).name == "renamed"
     finally:
         await cache_manager.close()
+
+
+# --- Comprehensive Performance Test: examples/04_performance_testing.py -------------------
+
+
+def test_performance_testing_example_prints_the_four_sections(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "04_performance_testing.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--events", "300", "--persist", "120", "--accounts", "4",
+         "--url", f"sqlite://{tmp_path / 'perf.db'}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("=== Eventuali Performance Testing ===")
+    sections = re.findall(r"^(\d)\. (.+):$", out, re.M)
+    assert sections == [("1", "Event Creation Performance"), ("2", "Event Persistence Performance"),
+                        ("3", "Event Loading Performance"), ("4", "Memory Efficiency")]
+    # The counts are the ones asked for, and the checks on them hold.
+    assert re.search(r"✅ Created 300 events in \d+\.\d{3} seconds", out)
+    assert re.search(r"✅ Saved 120 events in \d+\.\d{3} seconds", out)
+    assert "✅ Database write performance verified (120 events in the store, 4 aggregates)" in out
+    assert re.search(r"✅ Loaded 120 events in \d+\.\d{3} seconds", out)
+    assert re.search(r"✅ Rebuilt 4 aggregates \(120 events\)", out)
+    assert re.search(r"✅ Aggregate reconstruction: \d+\.\dx faster from a snapshot than "
+                     r"replaying its 30 events", out)
+    # Throughputs are measured: positive numbers, and not the guide's figures.
+    rates = [float(r.replace(",", "")) for r in re.findall(r"Throughput: ([\d,]+) events/second", out)]
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+    assert not {79113.0, 25126.0, 39841.0} & set(rates)
+    assert re.search(r"Memory usage: \d+\.\dMB for 120 loaded events \([\d,]+ bytes/event", out)
+    assert re.search(r"Garbage collection: \d+ collections", out)
+    assert re.search(r"Memory growth: (linear|not linear) with data size \(30: ", out)
+
+    # The store really holds what section 2 reported.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "perf.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "eventuali_events" in tables
+        assert conn.execute("SELECT count(*) FROM eventuali_events").fetchone()[0] == 120
