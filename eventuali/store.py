@@ -178,6 +178,20 @@ class _StoreLogic:
         return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
 
 
+def _refuse_options(where: str, url: str | None, options: dict[str, Any]) -> None:
+    """Engine settings given as keyword arguments (the guide's DATABASE_CONFIG dict): say where they go."""
+    if options:
+        names = sorted(options)
+        query = "&".join(f"{k}={options[k]}" for k in names if not isinstance(options[k], dict))
+        raise InvalidInputError(
+            f"{where}() got unknown keyword argument(s) {names}; it takes url, backend and codec. "
+            "Engine settings go in the URL's query string, e.g. "
+            f"'{(url or 'postgresql://user:pass@host/db').split('?')[0]}?{query or 'pool_size=20'}' "
+            "(nested dicts such as connect_args/server_settings flatten into the same query; "
+            "see docs/guide-compat.md)"
+        )
+
+
 def _resolve_url(url: str | None) -> StoreURL:
     return parse_url(url if url is not None else os.environ.get("EVENTUALI_URL", DEFAULT_URL))
 
@@ -199,12 +213,16 @@ class EventStore(_StoreLogic):
         *,
         backend: str | None = None,
         codec: EventCodec | None = None,
+        **options: Any,
     ) -> EventStore:
         """Open (creating if needed) the store at ``url``.
 
         ``url`` defaults to ``$EVENTUALI_URL`` or ``sqlite://events.db``.  ``backend``
-        names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).
+        names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).  Engine
+        settings (pool size, timeouts, ...) are URL options; given as keyword
+        arguments they are refused with the URL to write instead.
         """
+        _refuse_options("EventStore.create", url, options)
         parsed = _resolve_url(url)
         provider = choose(parsed, backend)
         open_async = getattr(provider, "open_async", None)
@@ -363,8 +381,10 @@ class SyncEventStore(_StoreLogic):
 
     @classmethod
     def create(
-        cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None
+        cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None,
+        **options: Any,
     ) -> SyncEventStore:
+        _refuse_options("SyncEventStore.create", url, options)
         parsed = _resolve_url(url)
         provider = choose(parsed, backend)
         return cls(provider.open(parsed), parsed, codec, provider.name)

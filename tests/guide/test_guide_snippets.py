@@ -689,6 +689,17 @@ async def test_aggregate_design(store):
     assert loaded.version == 5 and loaded.computed_fields == {}
     loaded.apply(FrequentEvent(value=9))
     assert loaded.cache == {} and loaded.field == 9
+    await store.save(loaded)
+
+    # From a snapshot too: the overridden __init__ and apply_event serve the replay after it.
+    from eventuali import SnapshotService
+
+    service = SnapshotService(store)
+    await service.create_snapshot(loaded)
+    loaded.apply(FrequentEvent(value=11))
+    await store.save(loaded)
+    again = await service.load_with_snapshot(HighPerformanceAggregate, "hp-1")
+    assert again.field == 11 and again.version == 7 and again.cache == {}
 
 
 # --- Best practice 3. Database optimization ------------------------------------------------------
@@ -755,6 +766,25 @@ async def test_database_config_settings_as_url_options(pg_schema):
     # A server-start setting cannot be set per connection: refused, saying where it goes.
     with pytest.raises(ConfigurationError, match="shared_preload_libraries.*postgresql.conf"):
         await EventStore.create(f"{server}?schema={schema}&shared_preload_libraries=pg_stat_statements")
+    # A value the server refuses is a configuration error naming it, not "server unreachable".
+    with pytest.raises(ConfigurationError, match='server refused a setting.*"work_mem"'):
+        await EventStore.create(f"{server}?schema={schema}&work_mem=lots")
+    with pytest.raises(ConfigurationError, match="command_timeout='soon'"):
+        await EventStore.create(f"{server}?schema={schema}&command_timeout=soon")
+
+
+async def test_database_config_as_keyword_arguments_is_refused_with_the_url_to_use(tmp_path):
+    """EventStore.create(url, **DATABASE_CONFIG["postgresql"]) is not our API: the error says what is."""
+    from eventuali import InvalidInputError, SyncEventStore
+
+    url = f"sqlite://{tmp_path / 'kw.db'}"
+    with pytest.raises(InvalidInputError, match=r"unknown keyword argument\(s\) \['connect_args', "
+                       r"'max_overflow', 'pool_recycle', 'pool_size', 'pool_timeout'\].*"
+                       r"\?max_overflow=30&pool_recycle=3600&pool_size=20&pool_timeout=30"):
+        await EventStore.create(url, **DATABASE_CONFIG["postgresql"])
+    with pytest.raises(InvalidInputError, match="SyncEventStore.create"):
+        SyncEventStore.create(url, pool_size=20)
+    assert not (tmp_path / "kw.db").exists()  # refused before anything is opened
 
 
 # --- Best practice 4. Caching --------------------------------------------------------------------

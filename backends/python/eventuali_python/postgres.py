@@ -510,6 +510,17 @@ def connect_error(exc: BaseException, cfg: PostgresConfig) -> Exception:
             f"database {url.database!r} named in {cfg.where} does not exist: create it "
             f"(createdb {url.database}) or fix the URL"
         )
+    if isinstance(exc, psycopg.OperationalError) and (
+        "invalid value for parameter" in text
+        or "requires a Boolean value" in text
+        or "requires an integer value" in text
+        or "unrecognized configuration parameter" in text
+    ):
+        # A session setting from the URL (work_mem=, jit=, ...) the server refuses.
+        return ConfigurationError(
+            f"the server refused a setting in {cfg.where}: {text.splitlines()[-1].strip()}; fix "
+            f"that option's value in the URL (valid names: {', '.join(_SESSION_SETTINGS)})"
+        )
     if isinstance(exc, psycopg.OperationalError):
         return TransientStorageError(
             f"cannot connect to {cfg.where} (host {url.host or 'local socket'!r}, port "
