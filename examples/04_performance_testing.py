@@ -79,7 +79,7 @@ async def persistence(store: EventStore, n: int, accounts: int) -> list[str]:
     ids = [f"account-{a}" for a in range(accounts)]
     per = [n // accounts + (1 if a < n % accounts else 0) for a in range(accounts)]
     aggregates = []
-    for aid, count in zip(ids, per):
+    for aid, count in zip(ids, per, strict=True):
         acc = Account(id=aid)
         for i in range(count):
             acc.apply(transaction(i))
