@@ -38,7 +38,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     session.install("-e", ".[test]", "mypy>=1.10")
-    session.run("mypy")
+    session.run("mypy", "eventuali", "backends/python/eventuali_python")
 
 
 @nox.session

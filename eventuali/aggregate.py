@@ -44,6 +44,7 @@ class Aggregate(BaseModel):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
 
     __aggregate_type__: ClassVar[str] = "Aggregate"
+    __apply_methods__: ClassVar[dict[str, str]] = {}
 
     id: str = Field(default_factory=lambda: str(uuid4()))
     version: int = 0
@@ -82,7 +83,7 @@ class Aggregate(BaseModel):
         # Hot path: plain dict/slot access instead of pydantic's __setattr__ and
         # private-attribute __getattr__ (measured at ~0.4 and ~2.5 us a call).
         d["version"] = version
-        self.__pydantic_private__["_uncommitted"].append(event)
+        self.__pydantic_private__["_uncommitted"].append(event)  # type: ignore[index]
 
     def apply_event(self, event: Event) -> None:
         """Dispatch ``event`` to ``apply_<snake_case_event_type>``; override for a fast path."""
@@ -107,20 +108,20 @@ class Aggregate(BaseModel):
 
     @property
     def uncommitted_events(self) -> list[Event]:
-        return list(self.__pydantic_private__["_uncommitted"])
+        return list(_pending(self))
 
     def get_uncommitted_events(self) -> list[Event]:
-        return list(self.__pydantic_private__["_uncommitted"])
+        return list(_pending(self))
 
     def has_uncommitted_events(self) -> bool:
-        return bool(self.__pydantic_private__["_uncommitted"])
+        return bool(_pending(self))
 
     def mark_events_as_committed(self) -> None:
-        self.__pydantic_private__["_uncommitted"].clear()
+        _pending(self).clear()
 
     def is_new(self) -> bool:
         """True until the aggregate's first events are saved or it is loaded."""
-        return self.version - len(self.__pydantic_private__["_uncommitted"]) == 0
+        return self.version - len(_pending(self)) == 0
 
     # --- rebuilding --------------------------------------------------------------
 
@@ -162,6 +163,15 @@ class Aggregate(BaseModel):
     @classmethod
     def from_dict(cls: type[A], data: dict[str, Any]) -> A:
         return cls.model_validate(data)
+
+
+def _pending(aggregate: Aggregate) -> list[Event]:
+    """The aggregate's uncommitted events (the list itself, not a copy).
+
+    Read straight from pydantic's private-attribute dict: going through
+    ``aggregate._uncommitted`` costs a Python-level ``__getattr__`` (~2.5 us).
+    """
+    return aggregate.__pydantic_private__["_uncommitted"]  # type: ignore[index]
 
 
 def check_aggregate_id(aggregate: Aggregate) -> None:

@@ -74,10 +74,10 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         task = progress.add_task("loading and checking", total=n_acc)
         for aid, balance in expected.items():
             t0 = time.perf_counter()
-            acc = store.load(Account, aid)
+            got = store.load(Account, aid)
             t_load += time.perf_counter() - t0
-            if acc is None or abs(acc.balance - balance) > 1e-6 or acc.version != n_tx:
-                console.print(f"[red]mismatch for {aid}: {acc!r}[/red]")
+            if got is None or abs(got.balance - balance) > 1e-6 or got.version != n_tx:
+                console.print(f"[red]mismatch for {aid}: {got!r}[/red]")
                 return 1
             progress.advance(task)
     total = n_acc * n_tx

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 from uuid import UUID
 

@@ -14,7 +14,8 @@ raises ``StoreClosedError``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 

@@ -10,8 +10,9 @@ backends.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 # Expected-version sentinels.  Non-negative ints are exact versions (0 means
 # "the stream has no events"); the sentinels are negative so that every engine,

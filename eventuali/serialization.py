@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -269,7 +269,7 @@ class EventCodec:
         resolve = self.events.resolve
         for r in records:
             key = (r.event_type, r.schema_version)
-            validate = validators.get(key)
+            validate: Any = validators.get(key)
             if validate is None:
                 cls = resolve(r.event_type)
                 validate = (

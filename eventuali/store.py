@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, TypeVar
+from itertools import islice
+from typing import Any, NamedTuple, TypeVar, cast
 
-from .aggregate import Aggregate, check_aggregate_id
+from .aggregate import Aggregate, _pending, check_aggregate_id
 from .asyncio_adapter import ThreadedAsyncBackend
 from .errors import InvalidInputError
 from .event import Event
@@ -96,7 +97,7 @@ class _StoreLogic:
                     f"save() takes aggregates or events, got {type(agg).__name__} {agg!r}; "
                     "derive your classes from eventuali.Aggregate or eventuali.Event"
                 )
-            pending = agg.__pydantic_private__["_uncommitted"]
+            pending = _pending(agg)
             if not pending:
                 continue  # nothing to do is not an error
             check_aggregate_id(agg)
@@ -162,7 +163,7 @@ class _StoreLogic:
         saved = []
         for agg in aggregates:
             if isinstance(agg, Aggregate):
-                agg.__pydantic_private__["_uncommitted"].clear()
+                _pending(agg).clear()
                 saved.append(agg)
         return saved
 
@@ -234,7 +235,7 @@ class EventStore(_StoreLogic):
 
             sync = await asyncio.to_thread(provider.open, parsed)
             abackend = ThreadedAsyncBackend(sync, inline=parsed.scheme == "memory")
-        return cls(abackend, parsed, codec, provider.name)
+        return cls(cast(AsyncBackend, abackend), parsed, codec, provider.name)
 
     # --- writing -----------------------------------------------------------------
 
@@ -452,13 +453,13 @@ class SyncEventStore(_StoreLogic):
         self, aggregate_type: str | type[Aggregate], from_position: int = 1, limit: int | None = None
     ) -> list[Event]:
         it = (se.event for se in self.stream_all(from_position, aggregate_types=aggregate_type))
-        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+        return list(islice(it, limit))
 
     def load_events_by_event_type(
         self, event_type: str | type[Event], from_position: int = 1, limit: int | None = None
     ) -> list[Event]:
         it = (se.event for se in self.stream_all(from_position, event_types=event_type))
-        return [e for _, e in zip(range(limit), it)] if limit is not None else list(it)
+        return list(islice(it, limit))
 
     def stream_version(self, aggregate_id: str) -> int:
         return self.backend.stream_version(aggregate_id)

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from .aggregate import Aggregate
-from .event import Event
 from .errors import (
     ConfigurationError,
     EventualiError,
@@ -40,8 +39,9 @@ from .errors import (
     SerializationError,
     StreamDeletedError,
 )
-from .protocol import AsyncBackend
+from .event import Event
 from .observers import written as _observe_written
+from .protocol import AsyncBackend
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from .serialization import EventCodec, RecordIdentity
 from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning

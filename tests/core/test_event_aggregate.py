@@ -7,7 +7,13 @@ from uuid import UUID
 
 import pytest
 
-from eventuali import Aggregate, Event, InvalidInputError, MissingApplyMethodError, SerializationError
+from eventuali import (
+    Aggregate,
+    Event,
+    InvalidInputError,
+    MissingApplyMethodError,
+    SerializationError,
+)
 from eventuali.event import snake_case
 
 from .domain import User, UserDeactivated, UserEmailChanged, UserRegistered, registered_user

@@ -408,7 +408,13 @@ def test_sessions_are_pinned_to_read_committed(pg_url):
 
 
 def test_binary_array_builders_round_trip_through_the_server(pg_url):
-    from eventuali_python.postgres_arrays import bytea_array, int4_array, int8_array, register, text_array
+    from eventuali_python.postgres_arrays import (
+        bytea_array,
+        int4_array,
+        int8_array,
+        register,
+        text_array,
+    )
 
     register()
     cases = [

@@ -28,8 +28,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import urllib.parse
 import time
+import urllib.parse
 from collections.abc import Sequence
 from functools import lru_cache, partial
 from importlib import resources
