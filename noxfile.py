@@ -5,9 +5,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nox
+
+# The native engine's sessions (c_tests, c_asan, c_valgrind, c_fuzz) live in
+# noxfile_c.py; importing them here makes ``nox -s c_asan`` work from the root
+# (nox does not put the noxfile's folder on sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from noxfile_c import c_asan, c_fuzz, c_tests, c_valgrind  # noqa: E402,F401
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["tests"]
@@ -15,9 +22,13 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 def install_native(session: nox.Session) -> None:
-    """The C engine, built with CMake through scikit-build-core (needs a C compiler)."""
-    if (ROOT / "backends" / "c" / "pyproject.toml").exists():
-        session.install("./backends/c")
+    """The C engine, built with CMake through scikit-build-core (needs a C compiler).
+
+    cmake from PyPI also goes into the session: the ABI-mismatch test builds a
+    second library with it.
+    """
+    session.install("cmake>=3.18")
+    session.install("./backends/c")
 
 
 @nox.session
@@ -32,13 +43,14 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "eventuali", "backends/python", "tests", "bench")
+    session.run("ruff", "check", "eventuali", "backends/python", "backends/c/eventuali_c", "tests",
+                "bench", "noxfile.py", "noxfile_c.py")
 
 
 @nox.session
 def types(session: nox.Session) -> None:
     session.install("-e", ".[test]", "mypy>=1.10")
-    session.run("mypy", "eventuali", "backends/python/eventuali_python")
+    session.run("mypy", "eventuali", "backends/python/eventuali_python", "backends/c/eventuali_c")
 
 
 @nox.session
