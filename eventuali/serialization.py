@@ -220,7 +220,17 @@ class EventCodec:
         return payload
 
     def decode(self, record: Record) -> Event:
-        """The event stored in ``record``, upcast to its class's current version."""
+        """The event stored in ``record``, upcast to its class's current version.
+
+        An event appended without a version (``save_events`` at the stream's
+        end) gets the version the store gave it.
+        """
+        event = self._decode(record)
+        if event.__dict__["aggregate_version"] is None:
+            event.__dict__["aggregate_version"] = record.version
+        return event
+
+    def _decode(self, record: Record) -> Event:
         payload = record.payload
         if payload[:1] != b"{":
             payload = self.unwrap(
@@ -271,9 +281,13 @@ class EventCodec:
             payload = r.payload
             if validate and payload[:1] == b"{":
                 try:
-                    append(validate(payload))
-                    continue
+                    ev = validate(payload)
                 except ValidationError:
                     pass
+                else:
+                    if ev.__dict__["aggregate_version"] is None:
+                        ev.__dict__["aggregate_version"] = r.version
+                    append(ev)
+                    continue
             append(self.decode(r))
         return out

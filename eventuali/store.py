@@ -22,6 +22,7 @@ from .asyncio_adapter import ThreadedAsyncBackend
 from .errors import InvalidInputError
 from .event import Event
 from .ids import uuid7
+from .observers import written as _observe_written
 from .protocol import AsyncBackend, Backend
 from .records import ANY, ReadFilter, Record, StoreURL, StreamWrite
 from .registry import choose
@@ -80,15 +81,21 @@ class _StoreLogic:
     """Set by a SnapshotService: called after a successful save with (aggregates, writes).
     None (the default) costs one attribute test per save."""
 
-    def _writes_for(self, aggregates: Sequence[Aggregate]) -> list[StreamWrite]:
+    def _writes_for(self, aggregates: Sequence[Aggregate | Event]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
         seen: set[str] = set()
+        events: list[Event] = []
         encode = self.codec.encode
         for agg in aggregates:
             if not isinstance(agg, Aggregate):
+                # The guide's ``await store.save(event)``: a bare event is saved as
+                # save_events([event]) saves it, in the same atomic append.
+                if isinstance(agg, Event):
+                    events.append(agg)
+                    continue
                 raise InvalidInputError(
-                    f"save() takes aggregates, got {type(agg).__name__} {agg!r}; to store bare "
-                    "events use save_events()"
+                    f"save() takes aggregates or events, got {type(agg).__name__} {agg!r}; "
+                    "derive your classes from eventuali.Aggregate or eventuali.Event"
                 )
             pending = _pending(agg)
             if not pending:
@@ -108,6 +115,14 @@ class _StoreLogic:
                     self.tenant,
                 )
             )
+        if events:
+            for w in self._writes_for_events(events, None):
+                if w.stream_id in seen:
+                    raise InvalidInputError(
+                        f"save() got aggregate {w.stream_id!r} and bare events for the same id; "
+                        "apply the events to the aggregate instead"
+                    )
+                writes.append(w)
         return writes
 
     def _writes_for_events(self, events: Sequence[Event], stream_type: str | None) -> list[StreamWrite]:
@@ -143,9 +158,14 @@ class _StoreLogic:
         return writes
 
     @staticmethod
-    def _committed(aggregates: Sequence[Aggregate]) -> None:
+    def _committed(aggregates: Sequence[Aggregate | Event]) -> list[Aggregate]:
+        """Mark the saved aggregates committed; returns them (without any bare events)."""
+        saved = []
         for agg in aggregates:
-            _pending(agg).clear()
+            if isinstance(agg, Aggregate):
+                _pending(agg).clear()
+                saved.append(agg)
+        return saved
 
     def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record]) -> A | None:
         if not records:
@@ -157,6 +177,20 @@ class _StoreLogic:
 
     def _stored(self, records: list[Record]) -> list[StoredEvent]:
         return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
+
+
+def _refuse_options(where: str, url: str | None, options: dict[str, Any]) -> None:
+    """Engine settings given as keyword arguments (the guide's DATABASE_CONFIG dict): say where they go."""
+    if options:
+        names = sorted(options)
+        query = "&".join(f"{k}={options[k]}" for k in names if not isinstance(options[k], dict))
+        raise InvalidInputError(
+            f"{where}() got unknown keyword argument(s) {names}; it takes url, backend and codec. "
+            "Engine settings go in the URL's query string, e.g. "
+            f"'{(url or 'postgresql://user:pass@host/db').split('?')[0]}?{query or 'pool_size=20'}' "
+            "(nested dicts such as connect_args/server_settings flatten into the same query; "
+            "see docs/guide-compat.md)"
+        )
 
 
 def _resolve_url(url: str | None) -> StoreURL:
@@ -180,12 +214,16 @@ class EventStore(_StoreLogic):
         *,
         backend: str | None = None,
         codec: EventCodec | None = None,
+        **options: Any,
     ) -> EventStore:
         """Open (creating if needed) the store at ``url``.
 
         ``url`` defaults to ``$EVENTUALI_URL`` or ``sqlite://events.db``.  ``backend``
-        names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).
+        names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).  Engine
+        settings (pool size, timeouts, ...) are URL options; given as keyword
+        arguments they are refused with the URL to write instead.
         """
+        _refuse_options("EventStore.create", url, options)
         parsed = _resolve_url(url)
         provider = choose(parsed, backend)
         open_async = getattr(provider, "open_async", None)
@@ -201,19 +239,21 @@ class EventStore(_StoreLogic):
 
     # --- writing -----------------------------------------------------------------
 
-    async def save(self, *aggregates: Aggregate) -> None:
+    async def save(self, *aggregates: Aggregate | Event) -> None:
         """Persist the uncommitted events of one or more aggregates, atomically.
 
         A stale aggregate raises ``OptimisticConcurrencyError`` and nothing is
         written (for any of the aggregates).  Aggregates with nothing to save
-        are skipped.
+        are skipped.  A bare event among them is saved as ``save_events`` saves
+        it, in the same atomic append.
         """
         writes = self._writes_for(aggregates)
         if writes:
             await self.backend.append(writes)
-            self._committed(aggregates)
+            _observe_written(self.backend, writes)
+            saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
-                await self._snapshot_hook(aggregates, writes)
+                await self._snapshot_hook(saved, writes)
 
     async def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         await self.save(*aggregates)
@@ -226,7 +266,11 @@ class EventStore(_StoreLogic):
         against the stream's version; events without are appended at its end.
         """
         writes = self._writes_for_events(events, stream_type)
-        return await self.backend.append(writes) if writes else []
+        if not writes:
+            return []
+        positions = await self.backend.append(writes)
+        _observe_written(self.backend, writes)
+        return positions
 
     save_batch = save_events
 
@@ -338,26 +382,33 @@ class SyncEventStore(_StoreLogic):
 
     @classmethod
     def create(
-        cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None
+        cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None,
+        **options: Any,
     ) -> SyncEventStore:
+        _refuse_options("SyncEventStore.create", url, options)
         parsed = _resolve_url(url)
         provider = choose(parsed, backend)
         return cls(provider.open(parsed), parsed, codec, provider.name)
 
-    def save(self, *aggregates: Aggregate) -> None:
+    def save(self, *aggregates: Aggregate | Event) -> None:
         writes = self._writes_for(aggregates)
         if writes:
             self.backend.append(writes)
-            self._committed(aggregates)
+            _observe_written(self.backend, writes)
+            saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
-                self._snapshot_hook(aggregates, writes)
+                self._snapshot_hook(saved, writes)
 
     def save_all(self, aggregates: Iterable[Aggregate]) -> None:
         self.save(*aggregates)
 
     def save_events(self, events: Sequence[Event], *, stream_type: str | None = None) -> list[int]:
         writes = self._writes_for_events(events, stream_type)
-        return self.backend.append(writes) if writes else []
+        if not writes:
+            return []
+        positions = self.backend.append(writes)
+        _observe_written(self.backend, writes)
+        return positions
 
     save_batch = save_events
 

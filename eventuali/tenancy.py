@@ -39,6 +39,8 @@ from .errors import (
     SerializationError,
     StreamDeletedError,
 )
+from .event import Event
+from .observers import written as _observe_written
 from .protocol import AsyncBackend
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from .serialization import EventCodec, RecordIdentity
@@ -498,7 +500,7 @@ class TenantEventStore(EventStore):
 
     # --- writing and loading ---------------------------------------------------------------
 
-    async def save(self, *aggregates: Aggregate) -> None:
+    async def save(self, *aggregates: Aggregate | Event) -> None:
         writes = self._writes_for(aggregates)
         if not writes:
             return
@@ -506,9 +508,10 @@ class TenantEventStore(EventStore):
             await self._group.append(writes)
         else:
             await self.backend.append(writes)
-        self._committed(aggregates)
+        _observe_written(self.backend, writes)
+        saved = self._committed(aggregates)
         if self._snapshot_hook is not None:
-            await self._snapshot_hook(aggregates, writes)
+            await self._snapshot_hook(saved, writes)
 
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
         svc = self._snapshots

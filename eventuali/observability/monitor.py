@@ -3,7 +3,8 @@
 Two sources feed it:
 
 * ``@monitor.track_performance`` (or ``with``/``async with
-  monitor.measure(name)``) times the user's own operations;
+  monitor.measure(name)``) times the user's own operations, and counts the
+  events any store writes inside them (no instrumenting needed);
 * ``monitor.instrument(store)`` wraps the store's backend so every append
   and read is timed and its events counted (written and read).
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..observers import observe, unobserve
 
 _DEFAULTS: dict[str, Any] = {
     "collection_interval": 1000,
@@ -265,12 +267,15 @@ class PerformanceMonitor:
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                token = observe(self)
                 t0 = time.perf_counter()
                 try:
                     result = await fn(*args, **kwargs)
                 except BaseException:
                     record(op, time.perf_counter() - t0, error=True, started=t0)
                     raise
+                finally:
+                    unobserve(token)
                 record(op, time.perf_counter() - t0, started=t0)
                 return result
 
@@ -278,12 +283,15 @@ class PerformanceMonitor:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = observe(self)
             t0 = time.perf_counter()
             try:
                 result = fn(*args, **kwargs)
             except BaseException:
                 record(op, time.perf_counter() - t0, error=True, started=t0)
                 raise
+            finally:
+                unobserve(token)
             record(op, time.perf_counter() - t0, started=t0)
             return result
 
@@ -293,13 +301,24 @@ class PerformanceMonitor:
     def measure(self, name: str):
         """Time a block: ``with monitor.measure("rebuild"): ...`` (works inside async code too)."""
         self._tracked.add(name)
+        token = observe(self)
         t0 = time.perf_counter()
         try:
             yield
         except BaseException:
             self.record(name, time.perf_counter() - t0, error=True, started=t0)
             raise
+        finally:
+            unobserve(token)
         self.record(name, time.perf_counter() - t0, started=t0)
+
+    def events_written(self, backend: Any, count: int) -> None:
+        """Count events a store wrote inside a tracked operation (see :mod:`eventuali.observers`).
+
+        A store this monitor instruments already counts its own appends.
+        """
+        if getattr(backend, "_monitor", None) is not self:
+            self.record_events(count, "written")
 
     # --- stores ------------------------------------------------------------------------------
 

@@ -492,6 +492,8 @@ class CachedEventStore:
         """Save through the store, then write the new states through to the cache."""
         await self.store.save(*aggregates)
         for agg in aggregates:
+            if not isinstance(agg, Aggregate):
+                continue  # a bare event (saved as save_events saves it) is not cached
             key = self._key(type(agg), agg.id)
             if self.cache.strategy == "write_through":
                 await self._put(key, agg)

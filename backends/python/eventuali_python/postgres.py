@@ -95,7 +95,18 @@ _LIBPQ_PASSTHROUGH = ("sslmode", "sslrootcert", "sslcert", "sslkey", "target_ses
 # (not a client crash) may lose the last fraction of a second of acknowledged
 # appends - never half of one.  Left to the server's default unless given.
 _SYNC_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
-VALID_OPTIONS = tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH + ("synchronous_commit",)
+# Per-session server settings a URL may carry (the guide's DATABASE_CONFIG "server_settings"),
+# sent as "-c name=value" at connect; the server checks the values.
+_SESSION_SETTINGS = ("jit", "work_mem", "maintenance_work_mem", "statement_timeout",
+                     "lock_timeout", "idle_in_transaction_session_timeout")
+# Settings only a server start can change: named so the error says where they go.
+_SERVER_START_SETTINGS = ("shared_preload_libraries", "shared_buffers", "max_connections",
+                          "wal_level", "max_wal_senders")
+_SETTING_VALUE_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+VALID_OPTIONS = (
+    tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH + ("synchronous_commit", "command_timeout")
+    + _SESSION_SETTINGS
+)
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -130,6 +141,13 @@ class PostgresConfig:
 
     @classmethod
     def from_url(cls, url: StoreURL) -> PostgresConfig:
+        start_only = sorted(set(url.options) & set(_SERVER_START_SETTINGS))
+        if start_only:
+            raise ConfigurationError(
+                f"option {start_only[0]!r} in store URL {url.redacted()!r} is a PostgreSQL "
+                "server-start setting, which a connection cannot change; set it in "
+                "postgresql.conf (or ALTER SYSTEM) and restart the server, and remove it from the URL"
+            )
         unknown = sorted(set(url.options) - set(VALID_OPTIONS))
         if unknown:
             raise ConfigurationError(
@@ -190,6 +208,28 @@ class PostgresConfig:
                     f"of {', '.join(_SYNC_COMMIT)}"
                 )
             server_options.append(f"-c synchronous_commit={sc}")
+        if "command_timeout" in url.options:
+            # asyncpg's name for a per-statement limit, in seconds: statement_timeout.
+            seconds = url.options["command_timeout"]
+            try:
+                ms = round(float(seconds) * 1000)
+            except ValueError:
+                ms = -1
+            if ms < 0:
+                raise ConfigurationError(
+                    f"option command_timeout={seconds!r} in store URL {url.redacted()!r} must be "
+                    "a number of seconds >= 0 (0 = no limit)"
+                )
+            server_options.append(f"-c statement_timeout={ms}")
+        for name in _SESSION_SETTINGS:
+            if name in url.options:
+                value = url.options[name]
+                if not _SETTING_VALUE_RE.match(value):
+                    raise ConfigurationError(
+                        f"option {name}={value!r} in store URL {url.redacted()!r} is not a plain "
+                        "setting value; use letters, digits and . _ + - (e.g. 256MB, off, 30s)"
+                    )
+                server_options.append(f"-c {name}={value}")
         params["options"] = " ".join(server_options)
         conninfo = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
         return cls(
@@ -469,6 +509,17 @@ def connect_error(exc: BaseException, cfg: PostgresConfig) -> Exception:
         return ConfigurationError(
             f"database {url.database!r} named in {cfg.where} does not exist: create it "
             f"(createdb {url.database}) or fix the URL"
+        )
+    if isinstance(exc, psycopg.OperationalError) and (
+        "invalid value for parameter" in text
+        or "requires a Boolean value" in text
+        or "requires an integer value" in text
+        or "unrecognized configuration parameter" in text
+    ):
+        # A session setting from the URL (work_mem=, jit=, ...) the server refuses.
+        return ConfigurationError(
+            f"the server refused a setting in {cfg.where}: {text.splitlines()[-1].strip()}; fix "
+            f"that option's value in the URL (valid names: {', '.join(_SESSION_SETTINGS)})"
         )
     if isinstance(exc, psycopg.OperationalError):
         return TransientStorageError(
