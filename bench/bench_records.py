@@ -24,6 +24,9 @@ from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
 from eventuali.url import parse_url
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from result_format import dump, new_document, result_row  # noqa: E402
+
 PAYLOAD = b'{"customer_id":"c-1","amount":12.5,"currency":"EUR","items":["a","b"]}'
 METADATA = b'{"correlation_id":null,"user_id":"u-7"}'
 
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=100, help="records per append call")
     parser.add_argument("--page", type=int, default=1000, help="read_all page size")
     parser.add_argument("--schemes", default="memory,sqlite")
+    parser.add_argument("--json", metavar="PATH", help="also write the eventuali-bench/1 JSON here")
     args = parser.parse_args(argv)
     if args.quick:
         args.records = 50_000
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{n:,} records, {n_streams:,} streams, {args.batch} records per append, "
           f"read_all pages of {args.page}; python {sys.version.split()[0]}")
     print(f"{'scheme':<8} {'operation':<12} {'python µs/rec':>14} {'c µs/rec':>10} {'c faster':>9}")
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for scheme in args.schemes.split(","):
             results = {}
@@ -105,6 +110,17 @@ def main(argv: list[str] | None = None) -> None:
             for op in ("append", "read_stream", "read_all"):
                 p, c = results["python"][op] * 1e6, results["c"][op] * 1e6
                 print(f"{scheme:<8} {op:<12} {p:>14.3f} {c:>10.3f} {p / c:>8.1f}x")
+                for engine in ("python", "c"):
+                    rows.append(result_row(
+                        workload=f"records_{op}", storage=scheme, contender=f"eventuali-{engine}",
+                        kind="record", events=n, seconds=[results[engine][op] * n],
+                    ))
+    if args.json:
+        doc = new_document("bench_records.py", {"records": n, "batch": args.batch,
+                                                "page": args.page, "repeats": 1})
+        doc["results"] = rows
+        dump(doc, args.json)
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
