@@ -10,7 +10,9 @@ Accepted forms: ``memory://[name]``, ``sqlite://relative.db``,
 
 from __future__ import annotations
 
+import os
 import re
+from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import ConfigurationError
@@ -97,3 +99,61 @@ def _parse_query(query: str, raw: str) -> dict[str, str]:
             raise ConfigurationError(f"option {key!r} is given twice in store URL {raw!r}")
         options[key] = value
     return options
+
+
+class SQLiteOptions(NamedTuple):
+    """The ``sqlite://`` URL options, parsed once for every engine that serves SQLite."""
+
+    path: str
+    """Absolute file path, or ``:memory:``."""
+    synchronous: str
+    """``full``, ``normal`` (default) or ``off``."""
+    busy_timeout: int
+    """Milliseconds to wait for another writer's lock (default 5000)."""
+    read_only: bool
+    """``mode=ro``: open an existing store for reading only."""
+
+
+SQLITE_OPTIONS = ("synchronous", "busy_timeout", "mode")
+SQLITE_SYNCHRONOUS = ("full", "normal", "off")
+
+
+def sqlite_options(url: StoreURL) -> SQLiteOptions:
+    """Validate and parse a ``sqlite://`` URL's options; ``ConfigurationError`` names the bad one."""
+    unknown = sorted(set(url.options) - set(SQLITE_OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: unknown SQLite option(s) {', '.join(unknown)}; "
+            f"valid options are {', '.join(SQLITE_OPTIONS)} "
+            "(e.g. sqlite://events.db?synchronous=full&busy_timeout=10000)"
+        )
+    synchronous = url.options.get("synchronous", "normal").lower()
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: synchronous={url.options['synchronous']!r} is not "
+            f"valid; use one of {', '.join(SQLITE_SYNCHRONOUS)}"
+        )
+    raw_timeout = url.options.get("busy_timeout", "5000")
+    try:
+        busy_timeout = int(raw_timeout)
+        if not 0 <= busy_timeout < 2**31:  # SQLite takes a C int
+            raise ValueError
+    except ValueError:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
+            "a whole number of milliseconds from 0 to 2147483647, e.g. busy_timeout=5000"
+        ) from None
+    mode = url.options.get("mode", "rw").lower()
+    if mode not in ("rw", "ro"):
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: mode={url.options['mode']!r} is not valid; use "
+            "mode=rw (default) or mode=ro (read only)"
+        )
+    path = url.path
+    if path != ":memory:":
+        path = os.path.abspath(os.path.expanduser(path))
+    elif mode == "ro":
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
+        )
+    return SQLiteOptions(path, synchronous, busy_timeout, mode == "ro")

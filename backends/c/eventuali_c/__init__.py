@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from eventuali.errors import ConfigurationError, StorageError, UnknownSchemeError
 from eventuali.records import StoreURL
+from eventuali.url import sqlite_options
 
 from ._native import abi_version, ffi, lib, library_path
 from .store import CStore, error_from_status
@@ -56,50 +57,15 @@ class CBackend:
                 f"the c backend does not serve scheme {url.scheme!r} ({url.redacted()!r}); it "
                 f"serves {', '.join(sorted(cls.schemes))}"
             )
-        unknown = sorted(set(url.options) - set(_SQLITE_OPTIONS))
-        if unknown:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: unknown SQLite option(s) {', '.join(unknown)}; "
-                f"valid options are {', '.join(_SQLITE_OPTIONS)} "
-                "(e.g. sqlite://events.db?synchronous=full&busy_timeout=10000)"
-            )
-        synchronous = url.options.get("synchronous", "normal").lower()
-        if synchronous not in _SYNCHRONOUS:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: synchronous={url.options['synchronous']!r} is not "
-                f"valid; use one of {', '.join(_SYNCHRONOUS)}"
-            )
-        raw_timeout = url.options.get("busy_timeout", "5000")
-        try:
-            busy_timeout = int(raw_timeout)
-            if not 0 <= busy_timeout < 2**31:
-                raise ValueError
-        except ValueError:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
-                "a whole number of milliseconds >= 0, e.g. busy_timeout=5000"
-            ) from None
-        mode = url.options.get("mode", "rw").lower()
-        if mode not in ("rw", "ro"):
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: mode={url.options['mode']!r} is not valid; use "
-                "mode=rw (default) or mode=ro (read only)"
-            )
-        read_only = mode == "ro"
-        path = url.path
+        # The core parses the options, so both engines accept and refuse the same URLs.
+        path, synchronous, busy_timeout, read_only = sqlite_options(url)
         if path != ":memory:":
-            # the same resolution and the same early, clear errors as the reference engine
-            path = os.path.abspath(os.path.expanduser(path))
+            # the same early, clear errors as the reference engine
             _check_sqlite_path(path, read_only)
-        elif read_only:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
-            )
         flags = _SYNCHRONOUS[synchronous] | (lib.EVENTUALI_OPEN_READ_ONLY if read_only else 0)
         return _open(lib.EVENTUALI_SCHEME_SQLITE, path, flags, busy_timeout, url)
 
 
-_SQLITE_OPTIONS = ("synchronous", "busy_timeout", "mode")
 _SYNCHRONOUS = {
     "full": lib.EVENTUALI_OPEN_SYNCHRONOUS_FULL,
     "normal": 0,

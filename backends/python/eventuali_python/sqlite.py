@@ -37,7 +37,6 @@ from itertools import chain
 
 from eventuali import record_validation as check
 from eventuali.errors import (
-    ConfigurationError,
     DuplicateEventError,
     NotAnEventualiStoreError,
     OptimisticConcurrencyError,
@@ -57,6 +56,7 @@ from eventuali.records import (
     StoreURL,
     StreamWrite,
 )
+from eventuali.url import sqlite_options
 
 from . import __version__
 
@@ -65,9 +65,6 @@ SCHEMA_VERSION = 1
 POLL_INTERVAL = 0.05
 """Seconds between head re-reads in ``wait_for`` (catches other processes' commits)."""
 
-_SYNCHRONOUS = ("full", "normal", "off")
-_OPTIONS = ("synchronous", "busy_timeout", "mode")
-_MODES = ("rw", "ro")
 
 _make_record = partial(tuple.__new__, Record)
 _make_snapshot = partial(tuple.__new__, Snapshot)
@@ -154,43 +151,8 @@ class SQLiteBackend:
 
     @classmethod
     def open(cls, url: StoreURL) -> SQLiteBackend:
-        unknown = sorted(set(url.options) - set(_OPTIONS))
-        if unknown:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: unknown SQLite option(s) {', '.join(unknown)}; "
-                f"valid options are {', '.join(_OPTIONS)} "
-                "(e.g. sqlite://events.db?synchronous=full&busy_timeout=10000)"
-            )
-        synchronous = url.options.get("synchronous", "normal").lower()
-        if synchronous not in _SYNCHRONOUS:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: synchronous={url.options['synchronous']!r} is not "
-                f"valid; use one of {', '.join(_SYNCHRONOUS)}"
-            )
-        raw_timeout = url.options.get("busy_timeout", "5000")
-        try:
-            busy_timeout = int(raw_timeout)
-            if busy_timeout < 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: busy_timeout={raw_timeout!r} is not valid; give "
-                "a whole number of milliseconds >= 0, e.g. busy_timeout=5000"
-            ) from None
-        mode = url.options.get("mode", "rw").lower()
-        if mode not in _MODES:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: mode={url.options['mode']!r} is not valid; use "
-                "mode=rw (default) or mode=ro (read only)"
-            )
-        path = url.path
-        if path != ":memory:":
-            path = os.path.abspath(os.path.expanduser(path))
-        elif mode == "ro":
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
-            )
-        return cls(path, synchronous, busy_timeout, mode)
+        opts = sqlite_options(url)
+        return cls(opts.path, opts.synchronous, opts.busy_timeout, "ro" if opts.read_only else "rw")
 
     def __repr__(self) -> str:
         return f"<SQLiteBackend {self.path}{' closed' if self._closed else ''}>"
