@@ -7,6 +7,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,8 +26,10 @@ def cmd_backends(args: argparse.Namespace, console: Console) -> int:
         details = (
             ", ".join(f"{k}={v}" for k, v in info.details.items()) if info.loads else (info.error or "")
         )
+        # escape(): details hold text like 'pip install "eventuali[postgresql]"',
+        # which rich would otherwise read as a style tag and drop.
         table.add_row(
-            info.name, status, ", ".join(sorted(info.schemes)), str(info.priority), details
+            info.name, status, ", ".join(sorted(info.schemes)), str(info.priority), escape(details)
         )
     console.print(table)
     chosen = {}
@@ -51,7 +54,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
     n_acc, n_tx = args.accounts, args.transactions
     store = SyncEventStore.create(args.url, backend=args.backend)
-    console.print(f"store: {store!r}")
+    console.print(f"store: {escape(repr(store))}")
     prefix = f"demo-{int(time.time() * 1000)}-"
     expected = {}
     with Progress(
@@ -77,7 +80,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
             got = store.load(Account, aid)
             t_load += time.perf_counter() - t0
             if got is None or abs(got.balance - balance) > 1e-6 or got.version != n_tx:
-                console.print(f"[red]mismatch for {aid}: {got!r}[/red]")
+                console.print(f"[red]mismatch for {escape(aid)}: {escape(repr(got))}[/red]")
                 return 1
             progress.advance(task)
     total = n_acc * n_tx
@@ -138,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args, console)
     except EventualiError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
 
 
