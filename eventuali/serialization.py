@@ -193,13 +193,19 @@ class EventCodec:
 
     # --- reading --------------------------------------------------------------
 
-    def unwrap(self, payload: bytes, identity: RecordIdentity | None = None) -> bytes:
+    def unwrap(
+        self, payload: bytes, identity: RecordIdentity | None = None, layers: int | None = None
+    ) -> bytes:
         """Undo the payload transforms (by tag) and return the JSON bytes.
 
         ``identity`` is the stored record's identity; transforms that bind it
-        (encryption) need it and refuse to decode without it.
+        (encryption) need it and refuse to decode without it.  Without
+        ``layers`` it unwraps until the JSON's ``{``; a payload that is not
+        JSON (a snapshot) says how many layers it has.
         """
-        while payload[:1] != b"{" and payload:
+        while payload and (payload[:1] != b"{" if layers is None else layers > 0):
+            if layers is not None:
+                layers -= 1
             tag = payload[:1]
             t = self._by_tag.get(tag)
             if t is None:

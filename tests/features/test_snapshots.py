@@ -162,3 +162,33 @@ async def test_wrong_store_kind_and_bad_config(store, sync_store):
         SnapshotConfig(max_snapshots=0)
     with pytest.raises(ConfigurationError, match="snapshot_frequency"):
         SnapshotConfig(snapshot_frequency=-1)
+
+
+async def test_snapshots_of_an_encrypted_store_are_encrypted(tmp_path):
+    """A store that encrypts its events must not write the aggregate's state in clear text."""
+    from eventuali import EventStore, SnapshotConfig, SnapshotService
+    from eventuali.demo import Account
+    from eventuali.security import KeyManager, encrypted_codec
+
+    keys = KeyManager({"k1": KeyManager.generate_key()})
+    url = f"sqlite:///{tmp_path}/enc.db"
+    store = await EventStore.create(url, codec=encrypted_codec(keys))
+    service = SnapshotService(store, SnapshotConfig(snapshot_frequency=0, compression_enabled=False))
+    acc = Account(id="secret-acc")
+    acc.open("Very Secret Owner")
+    await store.save(acc)
+    await service.create_snapshot(acc)
+    raw = await store.backend.load_snapshot("secret-acc")
+    assert raw is not None and b"Very Secret Owner" not in raw.payload
+    loaded = await service.load_with_snapshot(Account, "secret-acc")
+    assert loaded is not None and loaded.model_dump() == acc.model_dump()
+    await store.close()
+
+    # Without the key the snapshot is ignored with a warning, never loaded as garbage.
+    other_keys = KeyManager({"k2": KeyManager.generate_key()})
+    other = await EventStore.create(url, codec=encrypted_codec(other_keys))
+    svc = SnapshotService(other, SnapshotConfig(snapshot_frequency=0))
+    with pytest.warns(SnapshotWarning, match="cannot be decrypted"):
+        snap = svc.codec.unprotected(await other.backend.load_snapshot("secret-acc"), other.codec)
+    assert snap is None
+    await other.close()
