@@ -32,6 +32,16 @@ MAX_NAME_LENGTH = 255
 """Longest event type, stream type, tenant or checkpoint name, in characters."""
 
 
+def expected_version_matches(expected: int, current: int) -> bool:
+    """The expected-version rule every engine applies (``current`` is 0 for no stream)."""
+    return (
+        expected == ANY
+        or expected == current
+        or (expected == NO_STREAM and current == 0)
+        or (expected == STREAM_EXISTS and current > 0)
+    )
+
+
 def expected_version_name(expected: int) -> str:
     """``ANY``/``NO_STREAM``/``STREAM_EXISTS`` for a sentinel, the number otherwise."""
     return _SENTINEL_NAMES.get(expected, str(expected))

@@ -24,14 +24,12 @@ from eventuali.errors import (
     StreamDeletedError,
 )
 from eventuali.records import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
     ReadFilter,
     Record,
     Snapshot,
     StoreURL,
     StreamWrite,
+    expected_version_matches,
 )
 
 _make_record = partial(tuple.__new__, Record)
@@ -129,12 +127,7 @@ class MemoryBackend:
                 if stream is not None and stream.deleted:
                     raise StreamDeletedError(stream_id)
                 current = planned.get(stream_id, stream.version if stream is not None else 0)
-                if not (
-                    expected == ANY
-                    or expected == current
-                    or (expected == NO_STREAM and current == 0)
-                    or (expected == STREAM_EXISTS and current > 0)
-                ):
+                if not expected_version_matches(expected, current):
                     raise OptimisticConcurrencyError(stream_id, expected, current)
                 planned[stream_id] = current + len(write[3])
             ids = store.event_ids

@@ -47,14 +47,12 @@ from eventuali.errors import (
     TransientStorageError,
 )
 from eventuali.records import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
     ReadFilter,
     Record,
     Snapshot,
     StoreURL,
     StreamWrite,
+    expected_version_matches,
 )
 from eventuali.url import sqlite_options
 
@@ -357,12 +355,7 @@ class SQLiteBackend:
                 if found is not None and found[1]:
                     raise StreamDeletedError(stream_id)
                 current = found[0] if found is not None else 0
-            if not (
-                expected == ANY
-                or expected == current
-                or (expected == NO_STREAM and current == 0)
-                or (expected == STREAM_EXISTS and current > 0)
-            ):
+            if not expected_version_matches(expected, current):
                 raise OptimisticConcurrencyError(stream_id, expected, current)
             if records:
                 rows.extend(
