@@ -66,6 +66,15 @@ def _filter(
     return None if f.is_empty else f
 
 
+def _stream_filter(filters: dict[str, Any]) -> ReadFilter | None:
+    """The filter for ``stream_all(**filters)``; unknown keywords are refused by name."""
+    unknown = set(filters) - {"event_types", "aggregate_types", "aggregate_id_prefix", "tenant"}
+    if unknown:
+        raise InvalidInputError(f"unknown filter(s) {sorted(unknown)} for stream_all()")
+    return _filter(filters.get("event_types"), filters.get("aggregate_types"),
+                   filters.get("aggregate_id_prefix"), filters.get("tenant"))
+
+
 def _check_version(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInputError(f"{name}={value!r} is invalid; versions start at 1")
@@ -306,10 +315,7 @@ class EventStore(_StoreLogic):
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
     ) -> AsyncIterator[StoredEvent]:
         """Every event from ``from_position`` on, page by page (bounded memory)."""
-        f = _filter(filters.pop("event_types", None), filters.pop("aggregate_types", None),
-                    filters.pop("aggregate_id_prefix", None), filters.pop("tenant", None))
-        if filters:
-            raise InvalidInputError(f"unknown filter(s) {sorted(filters)} for stream_all()")
+        f = _stream_filter(filters)
         pos = from_position
         while True:
             records = await self.backend.read_all(pos, batch_size, f)
@@ -437,10 +443,7 @@ class SyncEventStore(_StoreLogic):
     def stream_all(
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
     ) -> Iterator[StoredEvent]:
-        f = _filter(filters.pop("event_types", None), filters.pop("aggregate_types", None),
-                    filters.pop("aggregate_id_prefix", None), filters.pop("tenant", None))
-        if filters:
-            raise InvalidInputError(f"unknown filter(s) {sorted(filters)} for stream_all()")
+        f = _stream_filter(filters)
         pos = from_position
         while True:
             records = self.backend.read_all(pos, batch_size, f)

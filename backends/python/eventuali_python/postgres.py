@@ -124,6 +124,17 @@ class PostgresConfig:
     connect_timeout: int
 
     @property
+    def pool_options(self) -> dict:
+        """The guide's pool settings as psycopg_pool arguments (sync and async pools alike)."""
+        return {
+            "kwargs": {"autocommit": True},
+            "min_size": self.min_size,
+            "max_size": self.max_size,
+            "timeout": self.pool_timeout,
+            "max_lifetime": self.max_lifetime,
+        }
+
+    @property
     def where(self) -> str:
         """The URL without its password, for messages."""
         return self.url.redacted()
@@ -693,11 +704,7 @@ class PostgresBackend:
             raise map_error(exc, cfg, "creating the eventuali schema") from None
         pool = psycopg_pool.ConnectionPool(
             cfg.conninfo,
-            kwargs={"autocommit": True},
-            min_size=cfg.min_size,
-            max_size=cfg.max_size,
-            timeout=cfg.pool_timeout,
-            max_lifetime=cfg.max_lifetime,
+            **cfg.pool_options,
             name=f"eventuali:{cfg.schema}",
             open=True,
         )

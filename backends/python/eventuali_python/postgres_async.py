@@ -122,11 +122,7 @@ class AsyncPostgresBackend:
                 raise map_error(exc, cfg, "creating the eventuali schema") from None
             pool = psycopg_pool.AsyncConnectionPool(
                 cfg.conninfo,
-                kwargs={"autocommit": True},
-                min_size=cfg.min_size,
-                max_size=cfg.max_size,
-                timeout=cfg.pool_timeout,
-                max_lifetime=cfg.max_lifetime,
+                **cfg.pool_options,
                 name=f"eventuali-async:{cfg.schema}",
                 open=False,
             )
