@@ -16,6 +16,8 @@ import uuid
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from eventuali_python import PythonBackend
 from eventuali_python.postgres import DEFAULT_SCHEMA, VALID_OPTIONS, PostgresConfig
 
@@ -429,3 +431,56 @@ def test_binary_array_builders_round_trip_through_the_server(pg_url):
         for build, cast, values in cases:
             got = conn.execute(f"SELECT %b::{cast}", (build(values),)).fetchone()[0]
             assert got == values, (cast, values)
+
+
+_INT4 = st.integers(-(2**31), 2**31 - 1)
+_INT8 = st.integers(-(2**63), 2**63 - 1)
+
+
+def _columns(elements):
+    """Lists in the shapes the builders take different paths for: all equal, one length, mixed,
+    and longer than the int8 builder's compiled-struct limit."""
+    return st.one_of(
+        st.lists(elements, max_size=20),
+        st.builds(lambda v, n: [v] * n, elements, st.integers(1, 30)),
+        st.lists(elements, min_size=500, max_size=700),
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    texts=_columns(st.text(max_size=12).filter(lambda s: "\x00" not in s)),
+    same_len=_columns(st.binary(min_size=16, max_size=16)),
+    blobs=_columns(st.binary(max_size=40)),
+    int4s=_columns(_INT4),
+    int8s=_columns(_INT8),
+    counts=st.lists(st.integers(0, 600), max_size=5),
+)
+def test_binary_array_builders_agree_with_the_server_on_every_shape(
+    pg_url, texts, same_len, blobs, int4s, int8s, counts
+):
+    from eventuali_python.postgres_arrays import (
+        bytea_array,
+        int4_array,
+        int8_array,
+        offsets_array,
+        register,
+        repeat_array,
+        text_array,
+    )
+
+    register()
+    sql = "SELECT %b::text[], %b::bytea[], %b::bytea[], %b::int4[], %b::int8[], %b::int4[], %b::int4[]"
+    params = (
+        text_array(texts), bytea_array(same_len), bytea_array(blobs), int4_array(int4s),
+        int8_array(int8s), offsets_array(counts), repeat_array(counts),
+    )  # fmt: skip
+    with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+        got = conn.execute(sql, params).fetchone()
+    assert list(got[:5]) == [texts, same_len, blobs, int4s, int8s]
+    assert got[5] == [k for c in counts for k in range(1, c + 1)]
+    assert got[6] == [i for i, c in enumerate(counts, 1) for _ in range(c)]

@@ -388,43 +388,36 @@ def append_params(
     Versions, stream checks and positions are the server's business (see the
     function in eventuali/schema/postgresql.sql): one round trip per append.
     """
-    from .postgres_arrays import bytea_array, int4_array, int8_array, text_array
+    from .postgres_arrays import (
+        bytea_array,
+        int4_array,
+        int8_array,
+        offsets_array,
+        repeat_array,
+        text_array,
+    )
 
-    w_ids: list[str] = []
-    w_types: list[str] = []
-    w_tenants: list[str] = []
-    w_expected: list[int] = []
-    w_counts: list[int] = []
-    r_write: list[int] = []
-    r_offset: list[int] = []
-    ids: list[bytes] = []
-    etypes: list[str] = []
-    svs: list[int] = []
-    tss: list[int] = []
-    metas: list[bytes] = []
-    payloads: list[bytes] = []
-    for wi, w in enumerate(writes, 1):
-        w_ids.append(w[0])
-        w_types.append(w[1])
-        w_expected.append(w[2])
-        w_tenants.append(w[4] if len(w) > 4 else "")
-        records = w[3]
-        n = len(records)
-        w_counts.append(n)
-        if n:
-            r_write.extend([wi] * n)
-            r_offset.extend(range(1, n + 1))
-            a, b, c, d, e, f = zip(*records, strict=True)
-            ids.extend(a)
-            etypes.extend(b)
-            svs.extend(c)
-            tss.extend(d)
-            metas.extend(e)
-            payloads.extend(f)
+    w_ids = [w[0] for w in writes]
+    w_types = [w[1] for w in writes]
+    w_expected = [w[2] for w in writes]
+    w_tenants = [w[4] if len(w) > 4 else "" for w in writes]
+    w_counts = [len(w[3]) for w in writes]
+    # Records column-wise: one zip per write (the common append has one write).
+    columns: list[Sequence[Any]] = [(), (), (), (), (), ()]
+    filled = [w[3] for w in writes if w[3]]
+    if len(filled) == 1:
+        columns = list(zip(*filled[0], strict=True))
+    elif filled:
+        merged: list[list[Any]] = [[], [], [], [], [], []]
+        for records in filled:
+            for into, column in zip(merged, zip(*records, strict=True), strict=True):
+                into.extend(column)
+        columns = list(merged)
+    ids, etypes, svs, tss, metas, payloads = columns
     name, position = checkpoint if checkpoint is not None else (None, None)
     params = (
         text_array(w_ids), text_array(w_types), text_array(w_tenants), int8_array(w_expected),
-        int4_array(w_counts), int4_array(r_write), int4_array(r_offset), bytea_array(ids),
+        int4_array(w_counts), repeat_array(w_counts), offsets_array(w_counts), bytea_array(ids),
         text_array(etypes), int4_array(svs), int8_array(tss), bytea_array(metas),
         bytea_array(payloads), name, position, channel,
     )  # fmt: skip

@@ -4,16 +4,32 @@ An append sends its records as arrays (one per column) to ``eventuali_append``.
 psycopg's generic list dumper runs Python code for every element (about 1 µs
 each, more than the rest of the append's client side together); these
 builders produce the binary wire format directly - header, then length and
-bytes per element - with ``map``/``zip``/``b"".join``, so the per-element work
-stays in C.  Each result is a ``bytes`` subclass whose dumper hands it to
-libpq unchanged, with the array's type OID.
+bytes per element - so the per-element work stays in C:
+
+* fixed-width integers go through :mod:`array` (one conversion, one byte swap,
+  one strided copy to put the 4-byte length words between the values), or for
+  int8 columns of up to 512 elements through one cached :class:`struct.Struct`;
+* byte strings of one length (event ids, and in practice most event types,
+  metadata and stream names of one append) are one ``bytes.join`` with the
+  length word as separator;
+* columns where every element is the same (schema versions, event types)
+  are one bytes multiplication;
+* anything else interleaves ``map``-built length words with the elements in
+  one list and joins it.
+
+Measured on 100-element columns this cut the client side of an append from
+about 540 µs to about 100 µs (bench/bench_postgres.py prints the append's
+parts).  Each result is a ``bytes`` subclass whose dumper hands it to libpq
+unchanged, with the array's type OID.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Sequence
-from itertools import chain, repeat
+import sys
+from array import array
+from collections.abc import Callable, Sequence
 
 _HEADER = struct.Struct(">iiiii")  # ndim, flags (no NULLs), element OID, length, lower bound
 _EMPTY = struct.Struct(">iii")  # ndim 0, flags, element OID
@@ -21,6 +37,12 @@ _I32 = struct.Struct(">i").pack
 _I64 = struct.Struct(">q").pack
 _LEN4 = _I32(4)
 _LEN8 = _I32(8)
+_SWAP = sys.byteorder == "little"
+# The length words 4 and 8 as the native int32 whose bytes are their big-endian form.
+_LEN4_NATIVE = int.from_bytes(_LEN4, sys.byteorder, signed=True)
+_LEN8_NATIVE = int.from_bytes(_LEN8, sys.byteorder, signed=True)
+if array("i").itemsize != 4 or array("q").itemsize != 8:  # pragma: no cover - exotic ABIs
+    raise ImportError("eventuali's PostgreSQL arrays need 4-byte 'i' and 8-byte 'q' array items")
 
 
 class _Array(bytes):
@@ -54,8 +76,24 @@ def _wrap(cls: type[_Array], n: int, body: bytes) -> _Array:
     return cls(_HEADER.pack(1, 0, cls.element_oid, n, 1) + body)
 
 
+def _same(items: Sequence[object]) -> bool:
+    """All elements equal (``list.count`` compares in C, identity first)."""
+    return items.count(items[0]) == len(items)
+
+
 def _var(items: Sequence[bytes]) -> bytes:
-    return b"".join(chain.from_iterable(zip(map(_I32, map(len, items)), items, strict=True)))
+    """Length word + bytes per element."""
+    n = len(items)
+    if n == 0:
+        return b""
+    first = len(items[0])
+    if list(map(len, items)).count(first) == n:
+        sep = _I32(first)
+        return sep + sep.join(items)
+    parts: list[bytes] = [b""] * (2 * n)
+    parts[0::2] = map(_I32, map(len, items))
+    parts[1::2] = items
+    return b"".join(parts)
 
 
 def bytea_array(items: Sequence[bytes]) -> _Array:
@@ -63,16 +101,75 @@ def bytea_array(items: Sequence[bytes]) -> _Array:
 
 
 def text_array(items: Sequence[str]) -> _Array:
-    return _wrap(TextArray, len(items), _var(list(map(str.encode, items))))
+    n = len(items)
+    if n and _same(items):
+        one = items[0].encode()
+        return _wrap(TextArray, n, (_I32(len(one)) + one) * n)
+    return _wrap(TextArray, n, _var(list(map(str.encode, items))))
 
 
 def int4_array(items: Sequence[int]) -> _Array:
-    return _wrap(Int4Array, len(items), b"".join(chain.from_iterable(zip(repeat(_LEN4), map(_I32, items)))))
+    n = len(items)
+    if n == 0:
+        return _wrap(Int4Array, 0, b"")
+    if _same(items):
+        return _wrap(Int4Array, n, (_LEN4 + _I32(items[0])) * n)
+    values = array("i", items)  # OverflowError names nothing: callers check ranges first
+    if _SWAP:
+        values.byteswap()
+    out = array("i", [_LEN4_NATIVE]) * (2 * n)
+    out[1::2] = values
+    return _wrap(Int4Array, n, out.tobytes())
+
+
+_STRUCT_MAX = 512  # compiled formats kept for up to this many elements (~25 KB each at most)
+
+
+@functools.lru_cache(maxsize=64)
+def _int8_struct(n: int) -> Callable[..., bytes]:
+    return struct.Struct(">" + "iq" * n).pack
 
 
 def int8_array(items: Sequence[int]) -> _Array:
-    return _wrap(Int8Array, len(items), b"".join(chain.from_iterable(zip(repeat(_LEN8), map(_I64, items)))))
+    n = len(items)
+    if n == 0:
+        return _wrap(Int8Array, 0, b"")
+    if _same(items):
+        return _wrap(Int8Array, n, (_LEN8 + _I64(items[0])) * n)
+    if n <= _STRUCT_MAX:
+        interleaved: list[int] = [8] * (2 * n)
+        interleaved[1::2] = items
+        return _wrap(Int8Array, n, _int8_struct(n)(*interleaved))
+    values = array("q", items)
+    if _SWAP:
+        values.byteswap()
+    words = array("i", values.tobytes())  # each value as two big-endian 4-byte words
+    out = array("i", [_LEN8_NATIVE]) * (3 * n)
+    out[1::3] = words[0::2]
+    out[2::3] = words[1::2]
+    return _wrap(Int8Array, n, out.tobytes())
 
+
+def offsets_array(counts: Sequence[int]) -> _Array:
+    """int4[] of 1..count for each count in turn (a record's index within its write)."""
+    global _OFFSETS
+    offsets = _OFFSETS  # one read: another thread may replace the cache meanwhile
+    longest = max(counts, default=0)
+    if len(offsets) < 8 * longest:
+        offsets = int4_array(range(1, 2 * longest + 1))[20:]  # without the header
+        if len(offsets) > len(_OFFSETS):
+            _OFFSETS = offsets
+    return _wrap(Int4Array, sum(counts), b"".join([offsets[: 8 * c] for c in counts]))
+
+
+def repeat_array(counts: Sequence[int]) -> _Array:
+    """int4[] of i repeated count_i times, i counting from 1 (a record's write)."""
+    return _wrap(
+        Int4Array, sum(counts), b"".join([(_LEN4 + _I32(i)) * c for i, c in enumerate(counts, 1)])
+    )
+
+
+_OFFSETS = b""  # the body of int4[] 1..k for the largest k asked so far
 
 _registered = False
 
