@@ -16,10 +16,10 @@ import uuid
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from eventuali_python import PythonBackend
 from eventuali_python.postgres import DEFAULT_SCHEMA, VALID_OPTIONS, PostgresConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventuali.errors import (
     ConfigurationError,
