@@ -46,7 +46,8 @@ from .projections import (
     handler_for,
     parked_stream,
 )
-from .records import ANY, NewRecord, ReadFilter, Record, StreamWrite
+from .records import ANY, NewRecord, ReadFilter, Record, Snapshot, StreamWrite
+from .snapshots import protect, unprotect
 
 _WATCH_TIMEOUT = 0.5  # seconds a wait_for call may block; bounds how long stop() waits
 _MAX_BACKOFF = 5.0
@@ -654,7 +655,9 @@ class EventStreamer:
         snap = await self.backend.load_snapshot(stream)
         if snap is not None:
             try:
-                state._load_snapshot(snap.payload)
+                # Undoes the store's payload transforms (a snapshot that does not
+                # decrypt - wrong or missing key - is refused here like a corrupt one).
+                state._load_snapshot(unprotect(snap.payload, self.codec, stream, snap.version))
                 from_version = snap.version + 1
             except Exception as exc:  # noqa: BLE001 - fall back to the full log
                 warnings.warn(f"read-model snapshot of {sub.name!r} is unreadable ({exc})",
@@ -710,12 +713,15 @@ class EventStreamer:
             await self._compact(sub)
 
     async def _compact(self, sub: Subscription) -> None:
-        """Store the whole read model as a snapshot of its change log (loading then skips the log)."""
-        from .records import Snapshot
+        """Store the whole read model as a snapshot of its change log (loading then skips the log).
 
+        The snapshot goes through the store's payload transforms like an aggregate
+        snapshot: on a store that encrypts its events the read model is not written
+        in clear text.
+        """
         stream = changelog_stream(sub.name)
-        snap = Snapshot(stream, sub._log_version, 1, time.time_ns() // 1000,
-                        sub.read_model._snapshot_payload())
+        payload = protect(sub.read_model._snapshot_payload(), self.codec, stream, sub._log_version)
+        snap = Snapshot(stream, sub._log_version, 1, time.time_ns() // 1000, payload)
         await self.backend.save_snapshot(snap)
         await self.backend.prune_snapshots(stream, 2)
         if "truncate" in self.backend.capabilities:
