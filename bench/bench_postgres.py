@@ -8,9 +8,11 @@ The same workloads as the SQLite section, in one run, against one server:
 
 Contenders: eventuali ``SyncEventStore`` and async ``EventStore`` (psycopg's
 async pool), eventuali at the record level (``Backend.append``/``read_stream``
-with pre-encoded records: the engine alone, without pydantic), and the
+with pre-encoded records: the engine alone, without pydantic), the
 ``eventsourcing`` package 9.5.6 (``eventsourcing.postgres``) with the same
-events.  Each contender writes into a fresh schema that is dropped afterwards.
+events, and ``postgres-alone``: the same appends and reads with every row made
+or consumed inside the server (see :func:`server_alone`) - the ceiling any
+client can reach on this machine, as the pydantic floor is on the client side.  Each contender writes into a fresh schema that is dropped afterwards.
 Numbers are for comparing contenders within one run on one machine, not for
 publishing.
 
@@ -35,6 +37,7 @@ from eventuali_python import PythonBackend
 from eventuali import Aggregate, Event, EventStore, SyncEventStore
 from eventuali.ids import uuid7
 from eventuali.records import NO_STREAM, NewRecord, StreamWrite
+from eventuali.serialization import EventCodec
 from eventuali.url import parse_url
 
 
@@ -146,6 +149,57 @@ def eventuali_async(url: str, aggs: int, per: int, rebuild: int) -> dict[str, fl
     return asyncio.run(run())
 
 
+def server_alone(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
+    """The server's own share: the same appends and reads, with every row made or consumed
+    inside PostgreSQL.
+
+    Each save is one call of the real ``eventuali_append`` whose arrays the server builds
+    itself (``array_fill``/``generate_series``: same row count, sizes and indexes, event
+    ids increasing like uuid7), each load reads the stream's rows in version order and
+    only counts them.  What is left is the server's work plus one small round trip per
+    call: a ceiling for any client on this machine.
+    """
+    s = Schema(url)
+    event = ItemAdded(sku=item(7)[0], quantity=item(7)[1], price=item(7)[2])
+    Cart(id="cart-0").apply(event)  # stamps the envelope (id, aggregate, version, time)
+    sample = EventCodec().encode(event)
+    with PythonBackend.open(parse_url(s.store_url())):
+        pass  # creates the schema and its append function
+    q = f'"{s.name}"'
+    save = (
+        f"SELECT {q}.eventuali_append(ARRAY[%(sid)s], ARRAY['Cart'], ARRAY[''], ARRAY[-2]::int8[], "
+        "ARRAY[%(n)s]::int4[], array_fill(1, ARRAY[%(n)s]), "
+        "(SELECT array_agg(g) FROM generate_series(1, %(n)s) g), "
+        "(SELECT array_agg(decode(lpad(to_hex(%(base)s::int8 + g), 32, '0'), 'hex')) "
+        " FROM generate_series(1, %(n)s) g), "
+        "array_fill('ItemAdded'::text, ARRAY[%(n)s]), array_fill(1, ARRAY[%(n)s]), "
+        "array_fill(%(ts)s::int8, ARRAY[%(n)s]), array_fill(%(md)s::bytea, ARRAY[%(n)s]), "
+        "array_fill(%(pl)s::bytea, ARRAY[%(n)s]), NULL, NULL, %(ch)s)"
+    )
+    load = (
+        f"SELECT count(*), sum(length(payload)) FROM (SELECT * FROM {q}.eventuali_events "
+        "WHERE stream_id = %s AND version >= 1 ORDER BY version) rows"
+    )
+    common = {"ts": sample.timestamp, "md": sample.metadata, "pl": sample.payload,
+              "ch": f"eventuali_{s.name}"}  # fmt: skip
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+
+            def save_all() -> None:
+                for i in range(aggs):
+                    conn.execute(save, {"sid": f"cart-{i}", "n": per, "base": (i + 1) << 32, **common})
+
+            out = {"save_100x100": timed(save_all)}
+            conn.execute(save, {"sid": "big", "n": rebuild, "base": 1 << 62, **common})
+            out["load_100x100"] = timed(lambda: [conn.execute(load, (f"cart-{i}",)).fetchone()
+                                                 for i in range(aggs)])  # fmt: skip
+            out["rebuild_1000"] = timed(lambda: conn.execute(load, ("big",)).fetchone())
+            assert conn.execute(load, ("big",)).fetchone()[0] == rebuild
+        return out
+    finally:
+        s.drop()
+
+
 def eventuali_records(url: str, aggs: int, per: int, rebuild: int) -> dict[str, float]:
     s = Schema(url)
     payload = b'{"sku":"sku-0001","quantity":3,"price":12.5}'
@@ -236,6 +290,7 @@ CONTENDERS: dict[str, tuple[str, Callable[..., dict[str, float]]]] = {
     "eventuali-python-sync": ("eventuali", eventuali_sync),
     "eventuali-python": ("eventuali", eventuali_async),
     "records-python": ("record", eventuali_records),
+    "postgres-alone": ("server", server_alone),
     "eventsourcing": ("peer", eventsourcing_pg),
 }
 

@@ -162,7 +162,7 @@ def results_section(doc: dict[str, Any]) -> list[str]:
             header.append("ms/op (best)")
         header.append("note")
         body = []
-        order = {"floor": 0, "eventuali": 1, "peer": 2, "record": 3}
+        order = {"floor": 0, "eventuali": 1, "peer": 2, "record": 3, "server": 4}
         for r in sorted(wrows, key=lambda r: (r["storage"] != "-", r["storage"],
                                               order.get(r["kind"], 9), r["contender"])):
             key = (r["workload"], r["storage"], r["contender"])

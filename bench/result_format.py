@@ -19,8 +19,9 @@ One document per script run (``eventuali-bench/1``, described in bench/README.md
 
 ``best`` and ``median`` are throughputs (higher is better) over the timed
 repeats; ``seconds`` are the raw timings.  ``kind`` groups contenders:
-``eventuali``, ``floor`` (pydantic alone), ``peer`` (the eventsourcing package)
-or ``record`` (record-level numbers, no pydantic).  Ratios are derived by
+``eventuali``, ``floor`` (pydantic alone), ``peer`` (the eventsourcing package),
+``record`` (record-level numbers, no pydantic) or ``server`` (the database server
+alone, rows made inside it: the storage-side ceiling).  Ratios are derived by
 readers (:func:`ratios`), never stored as the only copy of a number.
 """
 
@@ -46,7 +47,7 @@ RESULT_KEYS = ("workload", "storage", "contender", "kind", "events", "best", "me
                "seconds")
 """Keys every result row carries (``ms_per_op`` and ``note`` are optional)."""
 
-KINDS = ("eventuali", "floor", "peer", "record")
+KINDS = ("eventuali", "floor", "peer", "record", "server")
 
 
 def _version(dist: str) -> str | None:

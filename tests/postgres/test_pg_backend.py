@@ -16,7 +16,7 @@ import uuid
 
 import psycopg
 import pytest
-from eventuali_python import PythonBackend
+from eventuali_python import PythonBackend, postgres
 from eventuali_python.postgres import DEFAULT_SCHEMA, VALID_OPTIONS, PostgresConfig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,7 +107,7 @@ def test_schema_is_created_in_the_configured_schema_with_a_version(pg_backend, p
     tables = {r[0] for r in admin_execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
     assert {"eventuali_meta", "eventuali_events", "eventuali_streams", "eventuali_head", "eventuali_snapshots", "eventuali_checkpoints"} <= tables
     meta = dict(admin_execute(f'SELECT key, value FROM "{schema}".eventuali_meta'))
-    assert meta["schema_version"] == "1"
+    assert meta["schema_version"] == str(postgres.SCHEMA_VERSION) == "2"
     assert meta["created_by"].startswith("python ")
 
 
@@ -399,8 +399,51 @@ def test_older_schema_is_migrated_in_order_under_the_lock(pg_backend, pg_url, mo
     )
     with open_url(pg_url) as b:
         assert [r.stream_id for r in b.read_all()] == ["kept"]
-    assert admin_execute(f'SELECT value FROM "{schema}".eventuali_meta WHERE key = %s', ("schema_version",)) == [("1",)]
+    assert admin_execute(f'SELECT value FROM "{schema}".eventuali_meta WHERE key = %s', ("schema_version",)) == [(str(postgres.SCHEMA_VERSION),)]
     assert admin_execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'eventuali_migrated'", (schema,)) == [(1,)]
+
+
+def test_a_version_1_store_is_migrated_to_version_2_and_keeps_working():
+    """A store made by the version-1 script (kept verbatim beside this test) with events in it:
+    opening it migrates stream ids to COLLATE "C" and replaces the append function; nothing
+    written before is lost and appends continue the same streams and positions."""
+    from pathlib import Path
+
+    url, schema = fresh_schema_url()
+    v1 = (Path(__file__).with_name("schema_v1.sql").read_text("utf-8")).replace("{schema}", f'"{schema}"')
+    try:
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            with conn.transaction():
+                conn.execute(v1)
+                conn.execute(f"""INSERT INTO "{schema}".eventuali_meta VALUES ('schema_version', '1'), ('created_by', 'python 0.1.0')""")
+        # Events written by the version-1 function itself.
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(
+                f"""SELECT "{schema}".eventuali_append(ARRAY['b-1','a-1'], ARRAY['T','T'], ARRAY['',''],
+                    ARRAY[-2,-2]::int8[], ARRAY[2,1], ARRAY[1,1,2], ARRAY[1,2,1],
+                    ARRAY[%s,%s,%s]::bytea[], ARRAY['E','E','E'], ARRAY[1,1,1], ARRAY[1,2,3]::int8[],
+                    ARRAY['{{}}','{{}}','{{}}']::bytea[], ARRAY['{{"n":1}}','{{"n":2}}','{{"n":3}}']::bytea[],
+                    NULL, NULL, 'ch')""",
+                [uuid.uuid4().bytes for _ in range(3)],
+            )
+        with open_url(url) as b:
+            before = [(r.position, r.stream_id, r.version, r.payload) for r in b.read_all()]
+            assert before == [(1, "b-1", 1, b'{"n":1}'), (2, "b-1", 2, b'{"n":2}'), (3, "a-1", 1, b'{"n":3}')]
+            assert b.append([StreamWrite("b-1", "T", 2, [rec()]), StreamWrite("c-1", "T", NO_STREAM, [rec(), rec()])]) == [4, 5, 6]
+            with pytest.raises(OptimisticConcurrencyError):
+                b.append([StreamWrite("a-1", "T", NO_STREAM, [rec()])])
+            assert [r.version for r in b.read_stream("c-1")] == [1, 2]
+        assert admin_execute(f'SELECT value FROM "{schema}".eventuali_meta WHERE key = %s', ("schema_version",)) == [("2",)]
+        collations = admin_execute(
+            "SELECT c.relname, co.collname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_collation co ON co.oid = a.attcollation "
+            "WHERE n.nspname = %s AND a.attname = 'stream_id' AND c.relkind = 'r' ORDER BY 1", (schema,))
+        assert collations == [("eventuali_events", "C"), ("eventuali_snapshots", "C"), ("eventuali_streams", "C")]
+        (body,) = admin_execute("SELECT prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                                "WHERE n.nspname = %s AND p.proname = 'eventuali_append'", (schema,))[0]
+        assert "generate_series(1, total) AS ord" in body
+    finally:
+        drop_schema(schema)
 
 
 def test_sessions_are_pinned_to_read_committed(pg_url):

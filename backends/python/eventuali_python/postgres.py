@@ -63,11 +63,19 @@ from eventuali.records import (
     StreamWrite,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of eventuali/schema/postgresql.sql this engine writes."""
 
-MIGRATIONS: dict[int, list[str]] = {}
-"""from-version -> statements that bring a store to from-version + 1 ({schema} is substituted)."""
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: stream ids compare byte-wise (see the schema file's header).  Changing only the
+    # collation of a text column rewrites no table; the indexes on it are rebuilt.
+    1: [
+        f'ALTER TABLE {{schema}}.{table} ALTER COLUMN stream_id TYPE text COLLATE "C"'
+        for table in ("eventuali_streams", "eventuali_events", "eventuali_snapshots")
+    ],
+}
+"""from-version -> statements that bring a store to from-version + 1 ({schema} is substituted).
+After the last one the script's functions are created again (they are code, not data)."""
 
 CAPABILITIES = frozenset(
     {"persistent", "multi_process", "snapshots", "checkpoints", "delete", "truncate", "wait_for"}
@@ -289,6 +297,8 @@ class Statements:
         self.script = (
             resources.files("eventuali").joinpath("schema/postgresql.sql").read_text("utf-8")
         ).replace("{schema}", s)
+        # The functions, alone: run again after migrations.
+        self.functions = self.script[self.script.index("\n-- Functions\n") :]
         # A catalog query, not to_regclass(): the relation cache is not refreshed by
         # taking an advisory lock, so to_regclass could miss a table another
         # process created while we waited for the lock.
@@ -584,6 +594,7 @@ def schema_steps(st: Statements, cfg: PostgresConfig, engine: str, create: bool 
             yield (stmt.replace("{schema}", st.schema), None)
         version += 1
         yield (st.write_meta, ("schema_version", str(version)))
+    yield (st.functions, None)
 
 
 def _record_row(cursor: Any):
