@@ -439,9 +439,11 @@ def test_a_version_1_store_is_migrated_to_version_2_and_keeps_working():
             "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_collation co ON co.oid = a.attcollation "
             "WHERE n.nspname = %s AND a.attname = 'stream_id' AND c.relkind = 'r' ORDER BY 1", (schema,))
         assert collations == [("eventuali_events", "C"), ("eventuali_snapshots", "C"), ("eventuali_streams", "C")]
-        (body,) = admin_execute("SELECT prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                                "WHERE n.nspname = %s AND p.proname = 'eventuali_append'", (schema,))[0]
+        body, config = admin_execute("SELECT prosrc, proconfig FROM pg_proc p JOIN pg_namespace n "
+                                     "ON n.oid = p.pronamespace WHERE n.nspname = %s AND "
+                                     "p.proname = 'eventuali_append'", (schema,))[0]
         assert "generate_series(1, total) AS ord" in body
+        assert config == ["plan_cache_mode=force_generic_plan"]
     finally:
         drop_schema(schema)
 
