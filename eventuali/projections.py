@@ -217,13 +217,16 @@ class ReadModel:
         self._reset = False
         return payload
 
-    def _apply_log(self, payload: bytes) -> None:
+    def _apply_log(self, payload: bytes) -> bool:
+        """Apply one change-log record; True if it reset the read model (a rebuild's start)."""
         doc = json.loads(payload)
-        if doc.get("reset"):
+        reset = bool(doc.get("reset"))
+        if reset:
             self._data.clear()
         self._data.update(doc["set"])
         for k in doc["del"]:
             self._data.pop(k, None)
+        return reset
 
     def _snapshot_payload(self) -> bytes:
         return zlib.compress(json.dumps(self._data, separators=(",", ":")).encode())

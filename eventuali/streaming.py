@@ -32,7 +32,7 @@ from typing import Any, cast
 
 from .aggregate import Aggregate
 from .asyncio_adapter import ThreadedAsyncBackend
-from .errors import ConfigurationError, OptimisticConcurrencyError
+from .errors import ConfigurationError, OptimisticConcurrencyError, SerializationError
 from .event import Event
 from .ids import uuid7
 from .projections import (
@@ -47,6 +47,7 @@ from .projections import (
     parked_stream,
 )
 from .records import ANY, NewRecord, ReadFilter, Record, Snapshot, StreamWrite
+from .serialization import RecordIdentity
 from .snapshots import protect, unprotect
 
 _WATCH_TIMEOUT = 0.5  # seconds a wait_for call may block; bounds how long stop() waits
@@ -321,8 +322,10 @@ class EventStreamer:
         """Every event parked for ``projection`` (stored in the event store, oldest first)."""
         name = projection if isinstance(projection, str) else self._sub(projection).name
         records = await self.backend.read_stream(parked_stream(name))
-        resolved = {json.loads(r.payload)["position"] for r in records if r.event_type == _RESOLVED}
-        parked = [ParkedEvent.from_payload(r.payload) for r in records if r.event_type == _PARKED]
+        # A record that does not decrypt (wrong or missing key) raises here: dropping
+        # it would hide a failed event, showing it is impossible.
+        resolved = {json.loads(self._open(r))["position"] for r in records if r.event_type == _RESOLVED}
+        parked = [ParkedEvent.from_payload(self._open(r)) for r in records if r.event_type == _PARKED]
         return [p for p in parked if p.position not in resolved]
 
     async def retry_parked(self, projection: Projection | str) -> list[ParkedEvent]:
@@ -636,11 +639,40 @@ class EventStreamer:
 
     def _parked_write(self, sub: Subscription) -> StreamWrite:
         ts = time.time_ns() // 1000
-        recs = [NewRecord(uuid7().bytes, _PARKED, 1, ts, b"", p.to_payload())
-                for p in sub._pending_parked]
-        recs += [NewRecord(uuid7().bytes, _RESOLVED, 1, ts, b"", json.dumps({"position": pos}).encode())
-                 for pos in sub._pending_resolved]
-        return StreamWrite(parked_stream(sub.name), RESERVED_STREAM_TYPE, ANY, recs)
+        stream = parked_stream(sub.name)
+        payloads = [(_PARKED, p.to_payload()) for p in sub._pending_parked]
+        payloads += [(_RESOLVED, json.dumps({"position": pos}).encode())
+                     for pos in sub._pending_resolved]
+        recs = []
+        for event_type, payload in payloads:
+            eid = uuid7().bytes
+            # Appended at ANY version: the version is not known yet, so it is not bound.
+            recs.append(NewRecord(eid, event_type, 1, ts, b"", self._seal(payload, eid, stream, None)))
+        return StreamWrite(stream, RESERVED_STREAM_TYPE, ANY, recs)
+
+    # --- the library's own records go through the store's payload transforms -------------
+
+    def _seal(self, payload: bytes, event_id: bytes, stream_id: str, version: int | None) -> bytes:
+        """A change-log or parked record's payload as it is stored.
+
+        Those records hold what the events hold (read-model values, stream ids,
+        handler errors), so a store that encrypts its events encrypts them too,
+        bound to the record's own identity like an event: a payload copied onto
+        another record does not decrypt.
+        """
+        codec = self.codec
+        if not codec.transforms:
+            return payload
+        return codec.wrap(payload, RecordIdentity(event_id, stream_id, version))
+
+    def _open(self, record: Record) -> bytes:
+        """Undo :meth:`_seal` (records written in clear text, by older versions, load as they are)."""
+        payload = record.payload
+        if payload[:1] == b"{":
+            return payload
+        return self.codec.unwrap(
+            payload, RecordIdentity(record.event_id, record.stream_id, record.version)
+        )
 
     # --- stored projections: read model, change log and checkpoint in one append ----------
 
@@ -652,7 +684,12 @@ class EventStreamer:
         state._reset = False
         stream = changelog_stream(sub.name)
         from_version = 1
-        snap = await self.backend.load_snapshot(stream)
+        try:
+            snap = await self.backend.load_snapshot(stream)
+        except SerializationError as exc:  # e.g. a tenant store's snapshot that does not decrypt
+            warnings.warn(f"read-model snapshot of {sub.name!r} is unreadable ({exc})",
+                          RuntimeWarning, stacklevel=2)
+            snap = None
         if snap is not None:
             try:
                 # Undoes the store's payload transforms (a snapshot that does not
@@ -673,8 +710,24 @@ class EventStreamer:
             # unreadable snapshot): the only trustworthy state is a rebuild.
             state._data.clear()
             return False
+        unreadable: tuple[int, Exception] | None = None
         for r in records:
-            state._apply_log(r.payload)
+            try:
+                reset = state._apply_log(self._open(r))
+            except Exception as exc:  # noqa: BLE001 - wrong/missing key, corrupt record
+                # Skipping the record would leave a read model that silently misses
+                # its changes; applying later ones is harmless (it is thrown away
+                # unless a later record resets the whole read model).
+                if unreadable is None:
+                    unreadable = (r.version, exc)
+                continue
+            if reset:
+                unreadable = None  # a rebuild started here: what came before does not matter
+        if unreadable is not None:
+            warnings.warn(f"the change log of projection {sub.name!r} is unreadable at version "
+                          f"{unreadable[0]} ({unreadable[1]})", RuntimeWarning, stacklevel=2)
+            state._data.clear()
+            return False
         return True
 
     async def _commit(self, sub: Subscription, force: bool = False) -> None:
@@ -683,9 +736,12 @@ class EventStreamer:
         writes = []
         if payload is not None:
             ts = time.time_ns() // 1000
+            stream, eid = changelog_stream(sub.name), uuid7().bytes
+            # The exact expected version makes the record's version known: it is bound.
+            stored = self._seal(payload, eid, stream, sub._log_version + 1)
             writes.append(StreamWrite(
-                changelog_stream(sub.name), RESERVED_STREAM_TYPE, sub._log_version,
-                [NewRecord(uuid7().bytes, "$eventuali.ReadModelChanged", 1, ts, b"", payload)],
+                stream, RESERVED_STREAM_TYPE, sub._log_version,
+                [NewRecord(eid, "$eventuali.ReadModelChanged", 1, ts, b"", stored)],
             ))
         if sub._pending_parked or sub._pending_resolved:
             writes.append(self._parked_write(sub))

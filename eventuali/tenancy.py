@@ -63,8 +63,12 @@ isolation.
 """
 _TENANT_RE = re.compile(TENANT_ID_PATTERN)
 _SEP = "/"
-_WRAPPED = b"\xffEW"  # a transformed snapshot payload (never the start of a plain one)
-_SNAPSHOT_ID = b"eventuali-snap\x00\x00"  # the event id bound when a snapshot is encrypted
+# Snapshots written by older versions carry a second, tenant-level layer of the
+# codec's transforms: this marker, one byte with the number of layers, then the
+# transformed payload, encrypted with this event id (and the stream and version)
+# bound.  Only read now (see TenantScopedBackend.load_snapshot).
+_LEGACY_WRAPPED = b"\xffEW"
+_LEGACY_SNAPSHOT_ID = b"eventuali-snap\x00\x00"
 
 ISOLATION_LEVELS = ("database", "row")
 
@@ -288,21 +292,13 @@ class TenantScopedBackend:
 
     # --- snapshots, checkpoints, retention -------------------------------------------------
 
-    # Snapshot payloads hold the aggregate's whole state: they go through the
-    # same payload transforms as events (encryption above all), marked so that
-    # snapshots written before encryption was turned on still load.
-
-    def _snapshot_identity(self, stream_id: str, version: int) -> RecordIdentity:
-        return RecordIdentity(_SNAPSHOT_ID, stream_id, version)
+    # Snapshot payloads are stored as they are given: their writers
+    # (SnapshotService, a StoredProjection's compaction) already run them
+    # through the store's codec (eventuali.snapshots.protect), so the tenant's
+    # encryption is applied once.  Older versions added a second layer of their
+    # own here (marked _LEGACY_WRAPPED); load_snapshot still takes it off.
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
-        codec = self.snapshot_codec
-        if codec is not None and codec.transforms:
-            ident = self._snapshot_identity(snapshot.stream_id, snapshot.version)
-            payload = codec.wrap(snapshot.payload, ident)
-            snapshot = snapshot._replace(
-                payload=_WRAPPED + bytes((len(codec.transforms),)) + payload
-            )
         await self.inner.save_snapshot(snapshot._replace(stream_id=self._in(snapshot.stream_id)))
 
     async def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
@@ -311,23 +307,15 @@ class TenantScopedBackend:
             return None
         snap = snap._replace(stream_id=stream_id)
         payload = snap.payload
-        if payload[: len(_WRAPPED)] == _WRAPPED:
+        if payload[: len(_LEGACY_WRAPPED)] == _LEGACY_WRAPPED and len(payload) > len(_LEGACY_WRAPPED):
+            # Written by an older version: its own layer of the tenant's transforms,
+            # over the snapshot as its writer gave it (itself protected since 5dc9b46).
             codec = self.snapshot_codec or EventCodec()
-            layers = payload[len(_WRAPPED)]
-            payload = payload[len(_WRAPPED) + 1 :]
-            ident = self._snapshot_identity(stream_id, snap.version)
-            for _ in range(layers):
-                t = codec._by_tag.get(payload[:1])
-                if t is None:
-                    raise SerializationError(
-                        f"snapshot of {stream_id!r} at version {snap.version} was written with "
-                        f"payload transform tag {payload[:1]!r}, which this store's codec lacks; "
-                        "configure the same encryption/compression that wrote it"
-                    )
-                if getattr(t, "binds_identity", False):
-                    payload = t.decode(payload[1:], ident)  # type: ignore[call-arg]
-                else:
-                    payload = t.decode(payload[1:])  # type: ignore[call-arg]
+            layers = payload[len(_LEGACY_WRAPPED)]
+            ident = RecordIdentity(_LEGACY_SNAPSHOT_ID, stream_id, snap.version)
+            # A layer that does not decode raises SerializationError (DecryptionError
+            # for a wrong key); the snapshot's readers catch it and rebuild.
+            payload = codec.unwrap(payload[len(_LEGACY_WRAPPED) + 1 :], ident, layers)
             snap = snap._replace(payload=payload)
         return snap
 
@@ -521,12 +509,15 @@ class TenantEventStore(EventStore):
         # through its parts instead so that a bad snapshot replays, not recurses.
         try:
             snap = await self.backend.load_snapshot(aggregate_id)
-        except SerializationError as exc:  # e.g. a snapshot that does not decrypt
+        except SerializationError as exc:  # an old snapshot whose tenant layer does not decrypt
             warnings.warn(
                 f"snapshot of {aggregate_id!r} is unreadable ({exc}); replaying its events",
                 SnapshotWarning, stacklevel=2,
             )
             snap = None
+        # Undo the service's protection (the store codec's transforms), as
+        # SnapshotService.load_with_snapshot does; None with a warning if it fails.
+        snap = svc.codec.unprotected(snap, self.codec)
         agg = svc.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
         if agg is not None and snap is not None:
             records = await self.backend.read_stream(aggregate_id, snap.version + 1)

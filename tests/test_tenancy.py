@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import warnings
 
 import pytest
 
@@ -12,8 +13,10 @@ from eventuali import (
     ConfigurationError,
     Event,
     EventStore,
+    EventStreamer,
     InvalidInputError,
     OptimisticConcurrencyError,
+    StoredProjection,
 )
 from eventuali.security import DecryptionError, EventEncryption, KeyManager
 from eventuali.serialization import EventCodec
@@ -264,30 +267,171 @@ async def test_snapshots_every_n_events(manager):
         await store.set_snapshot_frequency(0)
 
 
-async def test_encrypted_tenants_with_their_own_keys(base_url):
+def _spy_reads(store):
+    """Record the from_version of every read_stream the tenant store's engine serves."""
+    reads = []
+    inner_read = store.backend.inner.read_stream
+
+    async def spying(stream_id, from_version=1, *args):
+        reads.append(from_version)
+        return await inner_read(stream_id, from_version, *args)
+
+    store.backend.inner.read_stream = spying
+    return reads
+
+
+def _encrypting_manager(base_url, isolation="row"):
     keys = {"acme": KeyManager.generate("acme-1"), "globex": KeyManager.generate("globex-1")}
-    m = TenantManager({"isolation_level": "row", "base_url": base_url,
-                       "codec": lambda t: EventCodec(transforms=[EventEncryption(keys[t])])})
+    return TenantManager({"isolation_level": isolation, "base_url": base_url,
+                          "codec": lambda t: EventCodec(transforms=[EventEncryption(keys[t])])})
+
+
+def _legacy_wrapped(payload, codec, stream_id, version):
+    """A snapshot payload as tenant stores wrote it before this version: a second,
+    tenant-level layer of the codec's transforms, marked b"\xffEW"."""
+    from eventuali.serialization import RecordIdentity
+
+    ident = RecordIdentity(b"eventuali-snap\x00\x00", stream_id, version)
+    return b"\xffEW" + bytes((len(codec.transforms),)) + codec.wrap(payload, ident)
+
+
+async def test_encrypted_tenants_with_their_own_keys(base_url):
+    m = _encrypting_manager(base_url)
     acme = await m.get_store("acme")
     await acme.set_snapshot_frequency(1)
     await acme.save(_order("o", 42))
     assert (await acme.load(Order, "o")).total == 42
     stored = await acme.backend.inner.load_snapshot("acme/o")  # as it lies in the store
-    assert stored.payload[:3] == b"\xffEW" and b"42" not in stored.payload
-    # Under the tenant layer lies the snapshot service's own protection (the
-    # store's codec), which only the service undoes.
+    # One layer of the tenant's encryption (the snapshot service's), not two.
     from eventuali.snapshots import unprotect
 
-    inner = (await acme.backend.load_snapshot("o")).payload
-    assert inner[:3] == b"\xffSP" and b"42" not in inner
-    assert b"42" in unprotect(inner, acme.codec, "o", 1)
+    assert stored.payload[:3] == b"\xffSP" and b"42" not in stored.payload
+    assert unprotect(stored.payload, acme.codec, "o", 1)[:2] == b"ES"
+    globex = await m.get_store("globex")
+    with pytest.raises(DecryptionError):  # another tenant's key
+        unprotect(stored.payload, globex.codec, "o", 1)
     # A snapshot moved to another stream does not decrypt; load falls back to the events.
     await acme.save(_order("p", 7))
     await acme.backend.inner.save_snapshot(stored._replace(stream_id="acme/p"))
     with pytest.raises(DecryptionError, match="another event"):
-        await acme.backend.load_snapshot("p")
+        unprotect((await acme.backend.load_snapshot("p")).payload, acme.codec, "p", 1)
     with pytest.warns(SnapshotWarning, match="replaying"):
         assert (await acme.load(Order, "p")).total == 7
+    await m.close()
+
+
+@pytest.mark.parametrize("isolation", ["database", "row"])
+async def test_encrypted_tenant_store_loads_from_its_snapshot(base_url, isolation):
+    m = _encrypting_manager(base_url, isolation)
+    acme = await m.get_store("acme")
+    await acme.set_snapshot_frequency(3)
+    o = _order("s", 1, 2, 3)
+    await acme.save(o)  # snapshot at version 3
+    o.apply(TenantOrderPlaced(amount=10))
+    await acme.save(o)
+    reads = _spy_reads(acme)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ignored snapshot warns
+        loaded = await acme.load(Order, "s")
+    assert (loaded.total, loaded.version) == (16, 4)
+    assert reads == [4]  # only the event after the snapshot was read
+    await m.close()
+
+
+@pytest.mark.parametrize("written_by", ["double-wrapped", "tenant layer only"])
+async def test_snapshots_written_by_older_tenant_stores_still_load(base_url, written_by):
+    """Before this version a tenant store wrapped snapshots in a tenant layer of its own:
+    over the service's protection (since 5dc9b46), or over the plain snapshot (before)."""
+    from eventuali.snapshots import SnapshotCodec, SnapshotConfig, protect
+
+    m = _encrypting_manager(base_url)
+    acme = await m.get_store("acme")
+    o = _order("s", 1, 2, 3)
+    await acme.save(o)
+    o.apply(TenantOrderPlaced(amount=10))
+    await acme.save(o)
+    three = _order("s", 1, 2, 3)
+    three.mark_events_as_committed()
+    snap = SnapshotCodec(SnapshotConfig()).encode(three)  # as the service encodes it
+    assert snap.version == 3
+    payload = snap.payload
+    if written_by == "double-wrapped":
+        payload = protect(payload, acme.codec, "s", 3)
+    legacy = _legacy_wrapped(payload, acme.codec, "s", 3)
+    await acme.backend.inner.save_snapshot(snap._replace(stream_id="acme/s", payload=legacy))
+    await acme.set_snapshot_frequency(100)  # loads go through the snapshot from now on
+    reads = _spy_reads(acme)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = await acme.load(Order, "s")
+    assert (loaded.total, loaded.version) == (16, 4) and reads == [4]
+    await m.close()
+
+
+class OrderTotals(StoredProjection):
+    compact_every = 2
+
+    def handle_tenant_order_placed(self, e):
+        self.state.put(e.aggregate_id, self.state.get(e.aggregate_id, 0) + e.amount)
+
+
+async def _order_totals(store):
+    s, p = EventStreamer(store), OrderTotals()
+    await s.configure(batch_size=1)  # one change-log record per event: compacts every 2
+    sub = await s.subscribe(p)
+    await s.catch_up()
+    return p, sub
+
+
+async def test_stored_projection_on_an_encrypted_tenant_store(base_url):
+    from eventuali.snapshots import unprotect
+
+    m = _encrypting_manager(base_url)
+    acme = await m.get_store("acme")
+    for i in range(4):
+        await acme.save(_order(f"o{i}", 1000 + i))
+    p, _ = await _order_totals(acme)
+    assert p.state.to_dict() == {f"o{i}": 1000 + i for i in range(4)}
+    stored = await acme.backend.inner.load_snapshot("acme/$projection:OrderTotals")
+    assert stored.version == 4 and stored.payload[:3] == b"\xffSP"  # one layer
+    assert unprotect(stored.payload, acme.codec, "$projection:OrderTotals", 4)[:1] == b"x"  # zlib
+    await acme.save(_order("o4", 1004))
+    await _order_totals(acme)  # a change-log record after the snapshot
+    for r in await acme.backend.inner.read_stream("acme/$projection:OrderTotals"):
+        assert b"1004" not in r.payload and r.payload[:1] != b"{"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p2, sub = await _order_totals(acme)
+    assert p2.state.to_dict() == {f"o{i}": 1000 + i for i in range(5)} and sub.processed == 0
+    await m.close()
+
+
+@pytest.mark.parametrize("tenant_layer", ["readable", "another tenant's key"])
+async def test_read_model_snapshot_written_by_an_older_tenant_store(base_url, tenant_layer):
+    """An old tenant-layer snapshot loads; one whose tenant layer does not decrypt makes
+    the projection rebuild with a warning, never fail to start."""
+    m = _encrypting_manager(base_url)
+    acme, globex = await m.get_store("acme"), await m.get_store("globex")
+    for i in range(4):
+        await acme.save(_order(f"o{i}", 1000 + i))
+    p, _ = await _order_totals(acme)
+    expected = p.state.to_dict()
+    stored = await acme.backend.inner.load_snapshot("acme/$projection:OrderTotals")
+    assert stored.version == 4
+    codec = acme.codec if tenant_layer == "readable" else globex.codec
+    legacy = _legacy_wrapped(stored.payload, codec, "$projection:OrderTotals", 4)
+    await acme.backend.inner.save_snapshot(stored._replace(payload=legacy))
+    if tenant_layer == "readable":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            p2, sub = await _order_totals(acme)
+        assert sub.processed == 0
+    else:
+        with pytest.warns(RuntimeWarning) as warned:
+            p2, sub = await _order_totals(acme)
+        assert any("read-model snapshot of 'OrderTotals' is unreadable" in str(w.message)
+                   for w in warned)
+    assert p2.state.to_dict() == expected
     await m.close()
 
 
