@@ -100,11 +100,19 @@ CREATE OR REPLACE FUNCTION {schema}.eventuali_append(
     r_schema_versions integer[], r_timestamps bigint[], r_metadata bytea[], r_payloads bytea[],
     checkpoint_name text, checkpoint_position bigint, channel text
 ) RETURNS bigint LANGUAGE plpgsql
--- Generic plans: the statements below are planned once per connection, not on
--- every call.  With the default (custom plans while they look cheaper) the
--- planner ran for every statement of every append - about 7% of the server's
--- instructions and ~17% of an append's time on the server, measured with
--- pgbench; no statement here has a plan that depends on the values passed.
+-- Generic plans: the statements below are planned once per connection (and
+-- again when ANALYZE changes a table's statistics), not on every call.  With
+-- the default (custom plans while they look cheaper) the planner ran for every
+-- statement of every append - about 6% of the server's instructions and ~17%
+-- of an append's time on the server, measured with pgbench.
+-- Every table access here is a lookup by primary key, and written so that no
+-- join is left to plan: with the statistics of a young store (never analyzed:
+-- ~600 rows assumed) a join of the writes against eventuali_streams became a
+-- hash join over a full scan, so an append's cost grew with the number of
+-- streams (1.1 -> 2.7 ms for a one-event append after 6,000 streams) until
+-- autovacuum analyzed the table.  (enable_seqscan = off is no fix: the
+-- disabled-scan cost of the one-row eventuali_head update then set off JIT
+-- compilation, 130 ms a call.)  tests/postgres checks the plans via auto_explain.
 SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
@@ -126,11 +134,17 @@ BEGIN
                WITH ORDINALITY AS w(sid, expected, cnt, wi)
     ), b AS (
         -- A stream named twice in one append: each write starts where the previous ended.
-        SELECT w.wi, w.expected, coalesce(s.deleted, false) AS deleted,
-               coalesce(s.version, 0) + coalesce(sum(w.cnt) OVER (
+        -- The stream rows are looked up per write (correlated subqueries: primary-key
+        -- lookups whatever the statistics say), not joined: see the SET clauses.
+        SELECT w.wi, w.expected,
+               coalesce((SELECT s.deleted FROM {schema}.eventuali_streams s
+                          WHERE s.stream_id = w.sid), false) AS deleted,
+               coalesce((SELECT s.version FROM {schema}.eventuali_streams s
+                          WHERE s.stream_id = w.sid), 0)
+               + coalesce(sum(w.cnt) OVER (
                    PARTITION BY w.sid ORDER BY w.wi
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS base
-          FROM w LEFT JOIN {schema}.eventuali_streams s ON s.stream_id = w.sid
+          FROM w
     )
     SELECT array_agg(base ORDER BY wi),
            min(wi) FILTER (WHERE deleted OR NOT (expected = -1 OR expected = base

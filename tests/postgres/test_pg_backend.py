@@ -529,3 +529,32 @@ def test_binary_array_builders_agree_with_the_server_on_every_shape(
     assert list(got[:5]) == [texts, same_len, blobs, int4s, int8s]
     assert got[5] == [k for c in counts for k in range(1, c + 1)]
     assert got[6] == [i for i, c in enumerate(counts, 1) for _ in range(c)]
+
+
+def test_append_plans_look_streams_up_by_key_in_a_young_store(pg_backend, pg_url):
+    """A store whose tables were never analyzed (the planner then assumes ~600 rows) must
+    still find stream rows by key: a plan that scans eventuali_streams makes every append
+    cost grow with the number of streams, and the function's plans are kept per
+    connection.  The plans inside eventuali_append are read through auto_explain."""
+    schema = parse_url(pg_url).options["schema"]
+    for table in ("eventuali_streams", "eventuali_events"):
+        admin_execute(f'ALTER TABLE "{schema}".{table} SET (autovacuum_enabled = false)')
+    pg_backend.append([StreamWrite(f"s-{i}", "T", NO_STREAM, [rec()]) for i in range(300)])
+    assert admin_execute("SELECT reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE n.nspname = %s AND c.relname = 'eventuali_streams'", (schema,)) == [(-1.0,)]
+    plans: list[str] = []
+    with pg_backend._pool.connection() as conn:
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+        for setting in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0",
+                        "SET auto_explain.log_nested_statements = on",
+                        "SET auto_explain.log_level = 'notice'"):  # fmt: skip
+            conn.execute(setting)
+        for i in range(7):  # past the plan cache's first custom plans
+            writes = [StreamWrite(f"n-{i}", "T", NO_STREAM, [rec()]),  # a new stream
+                      StreamWrite(f"s-{i}", "T", 1, [rec(), rec()])]  # an existing one
+            pg_backend._append_in(conn, writes, None)
+        conn.execute("SET auto_explain.log_min_duration = -1")  # the session goes back to the pool
+    text = "\n".join(plans)
+    assert "eventuali_events" in text and "eventuali_streams" in text, text[:2000]  # plans were seen
+    assert "Seq Scan on eventuali_streams" not in text, text
+    assert "JIT:" not in text, text
