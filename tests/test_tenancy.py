@@ -251,18 +251,11 @@ async def test_snapshots_every_n_events(manager):
     assert snap is not None and snap.version == 4
     o.apply(TenantOrderPlaced(amount=10))
     await store.save(o)
-    reads = []
-    inner_read = store.backend.inner.read_stream
-
-    async def spying(stream_id, from_version=1, *args):
-        reads.append(from_version)
-        return await inner_read(stream_id, from_version, *args)
-
-    store.backend.inner.read_stream = spying
+    reads = _spy_reads(store)
     loaded = await store.load(Order, "s")
     assert (loaded.total, loaded.version) == (14, 5)
     assert reads == [5]  # only the event after the snapshot was read
-    store.backend.inner.read_stream = inner_read
+    del store.backend.inner.read_stream  # the engine's own method again
     with pytest.raises(InvalidInputError, match="snapshot frequency 0 is invalid"):
         await store.set_snapshot_frequency(0)
 
