@@ -660,18 +660,13 @@ class EventStreamer:
         bound to the record's own identity like an event: a payload copied onto
         another record does not decrypt.
         """
-        codec = self.codec
-        if not codec.transforms:
-            return payload
-        return codec.wrap(payload, RecordIdentity(event_id, stream_id, version))
+        return self.codec.wrap(payload, RecordIdentity(event_id, stream_id, version))
 
     def _open(self, record: Record) -> bytes:
-        """Undo :meth:`_seal` (records written in clear text, by older versions, load as they are)."""
-        payload = record.payload
-        if payload[:1] == b"{":
-            return payload
+        """Undo :meth:`_seal` (``unwrap`` stops at the JSON's ``{``: records written in clear
+        text, by older versions or without transforms, load as they are)."""
         return self.codec.unwrap(
-            payload, RecordIdentity(record.event_id, record.stream_id, record.version)
+            record.payload, RecordIdentity(record.event_id, record.stream_id, record.version)
         )
 
     # --- stored projections: read model, change log and checkpoint in one append ----------
