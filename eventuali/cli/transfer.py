@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
+from typing import IO
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,13 +27,19 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
         with progress("exporting", store.head() or None) as advance:
             digest = transfer.export(store.backend, catalog, out,
                                      snapshots=not args.no_snapshots,
-                                     checkpoints=not args.no_checkpoints, progress=advance)
+                                     checkpoints=not args.no_checkpoints,
+                                     checkpoint_names=args.checkpoint, progress=advance)
     finally:
         if out is not sys.stdout:
             out.close()
         catalog.close()
         store.close()
-    Console(stderr=True).print(f"exported {digest.count} events, digest {digest.hexdigest()}"
+    err = Console(stderr=True)
+    if not catalog.lists_all_checkpoints and not args.no_checkpoints:
+        err.print("[yellow]note:[/yellow] this store's engine cannot list checkpoint names; "
+                  "exported those of projections found in the store and those named with "
+                  "--checkpoint")
+    err.print(f"exported {digest.count} events, digest {digest.hexdigest()}"
                                + (f" to {escape(args.output)}" if args.output != "-" else ""))
     return 0
 
@@ -39,15 +48,30 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     if args.file != "-" and not os.path.isfile(args.file):
         raise ConfigurationError(f"no export file at {args.file!r}; give the path `eventuali "
                                  "export -o FILE` wrote")
+    spool = None
+    path = args.file
+    if path == "-":
+        # import reads its input twice (check, then write): keep stdin in a file
+        spool = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".jsonl")
+        shutil.copyfileobj(sys.stdin, spool)
+        spool.flush()
+        path = spool.name
     store = open_store(args.url, args.backend, must_exist=False)
-    src = open(args.file, encoding="utf-8") if args.file != "-" else sys.stdin
+    files: list = []
+
+    def open_lines() -> IO[str]:
+        files.append(open(path, encoding="utf-8"))
+        return files[-1]
+
     try:
         with progress("importing", None) as advance:
-            result = transfer.import_export(store.backend, src, merge=args.merge,
+            result = transfer.import_export(store.backend, open_lines, merge=args.merge,
                                             progress=advance, batch=args.batch)
     finally:
-        if src is not sys.stdin:
-            src.close()
+        for f in files:
+            f.close()
+        if spool is not None:
+            spool.close()
         store.close()
     if args.json:
         print_json(result)
@@ -75,7 +99,7 @@ def cmd_copy(args: argparse.Namespace, console: Console) -> int:
         elapsed = time.perf_counter() - t0
         if done:
             err.print(f"resumed after source position {done}")
-        names = catalog.checkpoint_names()
+        names = catalog.checkpoint_names(args.checkpoint)
         cps = [(n, p) for n in sorted(names)
                if n != transfer.COPY_CHECKPOINT and (p := src.backend.get_checkpoint(n)) is not None]
         with progress("verifying", None) as advance:
@@ -113,6 +137,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     p.add_argument("--no-snapshots", action="store_true", help="leave snapshots out")
     p.add_argument("--no-checkpoints", action="store_true", help="leave checkpoints out")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME",
+                   help="also export this checkpoint (for engines that cannot list them)")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("import", help="load an export into a store (empty, unless --merge)")
@@ -129,6 +155,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_store(p, "src")
     p.add_argument("dst", help="target store URL (empty, or a copy in progress)")
     p.add_argument("--dst-backend", default=None, help="engine for the target")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME",
+                   help="also copy this checkpoint (for engines that cannot list them)")
     p.add_argument("--batch", type=int, default=transfer.BATCH, help="events per append")
     add_json(p)
     p.set_defaults(run=cmd_copy)

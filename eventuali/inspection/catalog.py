@@ -76,6 +76,9 @@ def _stream_filter(stream_type: str | None, prefix: str | None) -> ReadFilter | 
 class ScanCatalog:
     """Answers from the protocol alone (see the module docstring)."""
 
+    lists_all_checkpoints = False
+    """The protocol cannot list checkpoint names: only bookkeeping streams and given names show."""
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
@@ -116,6 +119,8 @@ class ScanCatalog:
 
 class SQLCatalog(ScanCatalog):
     """Answers from a read-only SQL connection to the shared table layout."""
+
+    lists_all_checkpoints = True
 
     def __init__(self, backend: Backend, conn: Any, schema: str, placeholder: str) -> None:
         super().__init__(backend)

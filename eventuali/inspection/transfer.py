@@ -95,8 +95,12 @@ def event_line(r: Record) -> dict[str, Any]:
 
 
 def export(backend: Backend, catalog: ScanCatalog, out: IO[str], *, snapshots: bool = True,
-           checkpoints: bool = True, progress: Progress | None = None) -> Digest:
-    """Write the whole store to ``out`` in the export format; return the events' digest."""
+           checkpoints: bool = True, checkpoint_names: Iterable[str] = (),
+           progress: Progress | None = None) -> Digest:
+    """Write the whole store to ``out`` in the export format; return the events' digest.
+
+    Checkpoints are those the catalog finds plus ``checkpoint_names``.
+    """
     def line(obj: dict[str, Any]) -> None:
         out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
 
@@ -117,7 +121,7 @@ def export(backend: Backend, catalog: ScanCatalog, out: IO[str], *, snapshots: b
                       "schema_version": s.schema_version, "timestamp": s.timestamp,
                       "payload": _b64(s.payload)})
     if checkpoints:
-        for name in sorted(catalog.checkpoint_names()):
+        for name in sorted(catalog.checkpoint_names(checkpoint_names)):
             pos = backend.get_checkpoint(name)
             if pos is not None and name != COPY_CHECKPOINT:
                 line({"kind": "checkpoint", "name": name, "position": pos})
@@ -265,59 +269,85 @@ def _new(r: Record) -> NewRecord:
                      r.payload)
 
 
-def import_export(target: Backend, lines: Iterable[str], *, merge: str = "refuse",
-                  progress: Progress | None = None, batch: int = BATCH) -> dict[str, Any]:
-    """Load an export into ``target``; refuse a non-empty target unless ``merge`` says how."""
+class _ExportContents:
+    """One pass over an export file: its events (as a generator), then the rest."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = lines
+        self.snapshots: list[Snapshot] = []
+        self.checkpoints: list[tuple[str, int]] = []
+        self.footer: dict[str, Any] | None = None
+        self.digest = Digest()
+
+    def events(self) -> Iterator[Record]:
+        for lineno, obj in read_export(self.lines):
+            kind = obj["kind"]
+            if kind == "event":
+                r = record_from_line(lineno, obj)
+                self.digest.add(r)
+                yield r
+            elif kind == "snapshot":
+                try:
+                    self.snapshots.append(Snapshot(
+                        obj["stream_id"], int(obj["version"]), int(obj["schema_version"]),
+                        int(obj["timestamp"]), base64.b64decode(obj["payload"], validate=True)))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise _bad(lineno, f"malformed snapshot ({exc!r})") from None
+            elif kind == "checkpoint":
+                try:
+                    self.checkpoints.append((str(obj["name"]), int(obj["position"])))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise _bad(lineno, f"malformed checkpoint ({exc!r})") from None
+            elif kind == "end":
+                self.footer = obj
+            else:
+                raise _bad(lineno, f"unknown kind {kind!r}")
+
+    def check_complete(self) -> None:
+        if self.footer is None:
+            raise InvalidInputError("the export file has no 'end' line: it was cut short; "
+                                    "nothing was imported - export the store again")
+        if (self.footer.get("events") != self.digest.count
+                or self.footer.get("digest") != self.digest.hexdigest()):
+            raise InvalidInputError(
+                f"the export file's events do not match its 'end' line (count "
+                f"{self.digest.count} vs {self.footer.get('events')}, digest differs): the file "
+                "was altered; nothing was imported"
+            )
+
+
+def import_export(target: Backend, open_lines: Callable[[], Iterable[str]], *,
+                  merge: str = "refuse", progress: Progress | None = None,
+                  batch: int = BATCH) -> dict[str, Any]:
+    """Load an export into ``target``; refuse a non-empty target unless ``merge`` says how.
+
+    ``open_lines()`` is called twice: a first pass checks the whole file (its
+    'end' line and digest, and with ``merge`` every conflict with the target)
+    before the second writes anything, so a damaged file imports nothing.
+    """
     if merge == "refuse" and target.head() > 0:
         raise InvalidInputError(
             f"the target store is not empty (head {target.head()}); import into an empty "
             "store, or pass --merge skip-existing to add only the events it lacks"
         )
+    check = Writer(target, merge, batch)
+    check_pass = _ExportContents(open_lines())
+    for r in check_pass.events():
+        if merge == "skip-existing":
+            check._exists(r)  # raises on a conflict; reads the target only
+    check_pass.check_complete()
+
     writer = Writer(target, merge, batch, progress)
-    snapshots: list[Snapshot] = []
-    checkpoints: list[tuple[str, int]] = []
-    footer: dict[str, Any] | None = None
-    digest = Digest()
-
-    def events(objs: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[Record]:
-        nonlocal footer
-        for lineno, obj in objs:
-            kind = obj["kind"]
-            if kind == "event":
-                r = record_from_line(lineno, obj)
-                digest.add(r)
-                yield r
-            elif kind == "snapshot":
-                try:
-                    snapshots.append(Snapshot(obj["stream_id"], int(obj["version"]),
-                                              int(obj["schema_version"]), int(obj["timestamp"]),
-                                              base64.b64decode(obj["payload"], validate=True)))
-                except (KeyError, TypeError, ValueError) as exc:
-                    raise _bad(lineno, f"malformed snapshot ({exc!r})") from None
-            elif kind == "checkpoint":
-                checkpoints.append((str(obj["name"]), int(obj["position"])))
-            elif kind == "end":
-                footer = obj
-            else:
-                raise _bad(lineno, f"unknown kind {kind!r}")
-
-    writer.write_all(events(read_export(lines)))
-    if footer is None:
-        raise InvalidInputError(
-            f"the export file has no 'end' line: it was cut short; {writer.written} events were "
-            "imported - export the store again and import into an empty store"
-        )
-    if footer.get("events") != digest.count or footer.get("digest") != digest.hexdigest():
-        raise InvalidInputError(
-            f"the export file's events do not match its 'end' line (count {digest.count} vs "
-            f"{footer.get('events')}, digest differs): the file was altered"
-        )
-    for s in snapshots:
+    contents = _ExportContents(open_lines())
+    writer.write_all(contents.events())
+    contents.check_complete()  # the file changed between the passes
+    for s in contents.snapshots:
         target.save_snapshot(s)
-    for name, pos in checkpoints:
+    for name, pos in contents.checkpoints:
         target.set_checkpoint(name, writer.target_position(pos))
-    return {"events": writer.written, "skipped": writer.skipped, "snapshots": len(snapshots),
-            "checkpoints": len(checkpoints), "digest": digest.hexdigest()}
+    return {"events": writer.written, "skipped": writer.skipped,
+            "snapshots": len(contents.snapshots), "checkpoints": len(contents.checkpoints),
+            "digest": contents.digest.hexdigest()}
 
 
 def copy(source: Backend, source_catalog: ScanCatalog, target: Backend, *,
