@@ -16,15 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from ..errors import EventualiError
 from ..protocol import Backend
 from ..records import Record
-from ..serialization import EventCodec, RecordIdentity
+from ..serialization import EventCodec, RecordIdentity, to_micros
 from ..snapshots import integrity_problem, unprotect
 from .catalog import stream_snapshots
-from .records import PAGE, decode_metadata, event_uuid
+from .records import PAGE, decode_metadata, event_uuid, iso
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ def payloads_decode(ctx: Context) -> CheckGen:
     """Metadata is JSON; each event payload unwraps (decrypts), parses, and matches its columns.
 
     The payload is the event's full JSON, envelope included: its event id,
-    aggregate id/version and event type must be the record's.  With the event
+    aggregate id, type and version, event type and version and timestamp must
+    be the record's.  With the event
     class importable, the payload must also validate as that class.
     """
     found: list[Problem] = []
@@ -112,13 +114,33 @@ def payloads_decode(ctx: Context) -> CheckGen:
             found.append(Problem("payload", r.position, r.stream_id,
                                  f"payload does not decode: {exc}"))
             continue
-        for field, want in (("event_id", event_uuid(r.event_id)), ("aggregate_id", r.stream_id),
-                            ("event_type", r.event_type), ("aggregate_version", r.version)):
-            got = data.get(field) if isinstance(data, dict) else None
-            if got != want and not (field == "aggregate_version" and got is None):
-                found.append(Problem("payload", r.position, r.stream_id,
-                                     f"payload says {field} {got!r}, the record {want!r}"))
+        if not isinstance(data, dict):
+            found.append(Problem("payload", r.position, r.stream_id,
+                                 f"payload is JSON but not an object: {type(data).__name__}"))
+            continue
+        for field, got, want in _envelope_mismatches(r, data):
+            found.append(Problem("payload", r.position, r.stream_id,
+                                 f"payload says {field} {got!r}, the record {want!r}"))
     yield []
+
+
+def _envelope_mismatches(r: Record, data: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Envelope fields of the payload JSON that disagree with the record's columns."""
+    out = []
+    for field, want in (("event_id", event_uuid(r.event_id)), ("aggregate_id", r.stream_id),
+                        ("aggregate_type", r.stream_type), ("event_type", r.event_type),
+                        ("event_version", r.schema_version), ("aggregate_version", r.version)):
+        got = data.get(field)
+        if got != want and not (field == "aggregate_version" and got is None):
+            out.append((field, got, want))
+    stamp = data.get("timestamp")
+    try:
+        ok = to_micros(datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))) == r.timestamp
+    except ValueError:
+        ok = False
+    if not ok:
+        out.append(("timestamp", stamp, iso(r.timestamp)))
+    return out
 
 
 def snapshots_consistent(ctx: Context) -> CheckGen:
