@@ -121,6 +121,8 @@ class SQLCatalog(ScanCatalog):
     """Answers from a read-only SQL connection to the shared table layout."""
 
     lists_all_checkpoints = True
+    path: str | None = None
+    """The SQLite file, whose size the stats report."""
 
     def __init__(self, backend: Backend, conn: Any, schema: str, placeholder: str) -> None:
         super().__init__(backend)
@@ -185,6 +187,8 @@ class SQLCatalog(ScanCatalog):
         meta = dict(self._q("SELECT key, value FROM {t}eventuali_meta"))
         out["schema_version"] = int(meta.get("schema_version", 0))
         out["created_by"] = meta.get("created_by")
+        if self.path is not None:
+            out["size_bytes"] = os.path.getsize(self.path)
         return out
 
     def close(self) -> None:
@@ -206,7 +210,7 @@ def _open_sqlite(backend: Backend, url: StoreURL) -> ScanCatalog:
             f"{path!r} has no eventuali tables (found: {', '.join(sorted(tables)) or 'none'})"
         )
     catalog = SQLCatalog(backend, conn, "", "?")
-    catalog.size_bytes = os.path.getsize(path)  # type: ignore[attr-defined]
+    catalog.path = path
     return catalog
 
 
