@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -12,7 +13,7 @@ from rich.markup import escape
 from ..errors import InvalidInputError
 from ..inspection.catalog import open_catalog
 from ..inspection.records import follow, iso, iter_records, record_view
-from ..records import ReadFilter
+from ..records import ReadFilter, Record
 from ._common import add_decoding, add_json, add_store, codec_for, emit, open_store, print_json
 
 _EVENT_COLUMNS = [("position", "pos"), ("stream_id", "stream"), ("version", "v"),
@@ -88,6 +89,7 @@ def cmd_tail(args: argparse.Namespace, console: Console) -> int:
     store = open_store(args.url, args.backend, codec)
     flt = ReadFilter(event_types=frozenset(args.type)) if args.type else None
     backend = store.backend
+    records: Iterator[Record]
     try:
         if args.follow:
             start = args.from_position or backend.head() + 1

@@ -140,13 +140,15 @@ class SQLCatalog(ScanCatalog):
     def streams(
         self, stream_type: str | None = None, prefix: str | None = None, limit: int | None = None
     ) -> list[StreamInfo]:
-        where, params = ["EXISTS (SELECT 1 FROM {t}eventuali_events e WHERE e.stream_id = s.stream_id)"], []
+        where = ["EXISTS (SELECT 1 FROM {t}eventuali_events e WHERE e.stream_id = s.stream_id)"]
+        params: list[Any] = []
         if stream_type is not None:
             where.append("s.stream_type = ?")
             params.append(stream_type)
         if prefix:
-            where.append("substr(s.stream_id, 1, ?) = ?")
-            params += [len(prefix), prefix]
+            # ">=" lets the primary key start the scan at the prefix (ids compare byte-wise)
+            where.append("s.stream_id >= ? AND substr(s.stream_id, 1, ?) = ?")
+            params += [prefix, len(prefix), prefix]
         sql = (
             "SELECT s.stream_id, s.stream_type, s.tenant, s.version,"
             " (SELECT count(*) FROM {t}eventuali_events e WHERE e.stream_id = s.stream_id),"

@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from ..compression import ZlibCompression
@@ -71,7 +71,7 @@ def follow(
     filter: ReadFilter | None = None,
     wait: float = 1.0,
     stop: Any = None,
-) -> Iterator[Record | None]:
+) -> Generator[Record | None, None, None]:
     """The feed from ``from_position`` on, forever: records as they commit.
 
     Waits with the store's own wake-up (``wait_for``: LISTEN/NOTIFY on
