@@ -92,7 +92,7 @@ def emit(console: Console, args: argparse.Namespace, rows: Sequence[dict[str, An
         return
     table = Table(title=escape(title))
     for _, heading in columns:
-        table.add_column(heading)
+        table.add_column(heading, overflow="fold")  # wrap long ids: never cut them
     for row in rows:
         table.add_row(*(escape(_cell(row.get(key))) for key, _ in columns))
     console.print(table)
