@@ -93,7 +93,7 @@ def cmd_copy(args: argparse.Namespace, console: Console) -> int:
         head = src.head()
         done = dst.backend.get_checkpoint(transfer.COPY_CHECKPOINT) or 0
         t0 = time.perf_counter()
-        with progress("copying events", None) as advance:
+        with progress("copying events", max(head - done, 0) or None) as advance:
             result = transfer.copy(src.backend, catalog, dst.backend, batch=args.batch,
                                    progress=advance)
         elapsed = time.perf_counter() - t0
@@ -102,7 +102,7 @@ def cmd_copy(args: argparse.Namespace, console: Console) -> int:
         names = catalog.checkpoint_names(args.checkpoint)
         cps = [(n, p) for n in sorted(names)
                if n != transfer.COPY_CHECKPOINT and (p := src.backend.get_checkpoint(n)) is not None]
-        with progress("verifying", None) as advance:
+        with progress("verifying", head or None) as advance:
             check = transfer.compare(src.backend, dst.backend, cps, progress=advance)
         for name, pos in check["checkpoints"].items():
             dst.backend.set_checkpoint(name, pos)

@@ -152,3 +152,35 @@ def test_tail_follow_prints_events_committed_after_it_started(tmp_path):
 def test_bad_input_exits_non_zero_with_a_clear_message(capsys, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err.replace("\n", " ")
+
+
+def test_sqlite_stats_read_the_file_without_writing(tmp_path):
+    path = tmp_path / "x.db"
+    url = f"sqlite://{path}"
+    seed(url, "python", accounts=2, deposits=1)
+    with SyncEventStore.create(url) as store:
+        store.backend.delete_stream("acc-1")
+        store.backend.set_checkpoint("p", 2)
+    def files() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(tmp_path.glob("x.db*"))}
+
+    with SyncEventStore.create(url) as store:
+        before = files()
+        catalog = open_catalog(store.backend, store.url)
+        stats = catalog.stats()
+        catalog.close()
+        after = files()
+    assert (stats["head"], stats["events"], stats["streams"], stats["deleted_streams"]) == (
+        4, 2, 2, 1)
+    assert stats["checkpoints"] == 1 and stats["schema_version"] >= 1
+    assert stats["created_by"].startswith("python") and stats["size_bytes"] > 0
+    assert after == before
+
+
+def test_a_sqlite_file_that_is_no_store_is_refused(tmp_path, capsys):
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    code, _, err = run(capsys, "streams", f"sqlite://{other}")
+    assert code == 2 and "other.db" in err
