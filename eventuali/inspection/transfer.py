@@ -70,15 +70,6 @@ class Digest:
         return self.h.hexdigest()
 
 
-def store_digest(backend: Backend, progress: Progress | None = None) -> Digest:
-    d = Digest()
-    for r in iter_records(backend):
-        d.add(r)
-        if progress is not None:
-            progress(1)
-    return d
-
-
 # --- the JSON-lines format ------------------------------------------------------------
 
 
