@@ -26,6 +26,9 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     codec = codec_for(args)
     store = open_store(args.url, args.backend, codec)
     app = create_app(store)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/yellow] binding to {escape(args.host)}: the console has "
+                      "no login, so anyone who can reach that address can read every event")
     console.print(f"eventuali console for {escape(store.url.redacted())} on "
                   f"http://{args.host}:{args.port}/ (read-only; Ctrl-C to stop)")
     try:

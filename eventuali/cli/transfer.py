@@ -13,7 +13,7 @@ from typing import IO
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import ConfigurationError, InvalidInputError
+from ..errors import ConfigurationError
 from ..inspection import transfer
 from ..inspection.catalog import open_catalog
 from ._common import add_json, add_store, open_store, print_json, progress
@@ -83,8 +83,6 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_copy(args: argparse.Namespace, console: Console) -> int:
-    if args.batch < 1:
-        raise InvalidInputError(f"--batch {args.batch} is invalid; give a whole number >= 1")
     src = open_store(args.src, args.backend)
     dst = open_store(args.dst, args.dst_backend, must_exist=False)
     catalog = open_catalog(src.backend, src.url)

@@ -171,6 +171,8 @@ class Writer:
 
     def __init__(self, target: Backend, merge: str = "refuse", batch: int = BATCH,
                  progress: Progress | None = None, checkpoint: str | None = None) -> None:
+        if batch < 1:
+            raise InvalidInputError(f"batch size {batch} is invalid; give a whole number >= 1")
         if merge not in MERGE_POLICIES:
             raise InvalidInputError(f"merge policy {merge!r} is unknown; use one of "
                                     f"{', '.join(MERGE_POLICIES)}")

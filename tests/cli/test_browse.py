@@ -123,8 +123,11 @@ def test_follow_wakes_for_each_new_event(target):
     assert got == ["live-0", "live-1", "live-2"]
 
 
-def test_tail_follow_prints_events_committed_after_it_started(tmp_path):
-    url = f"sqlite://{tmp_path}/f.db"
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_tail_follow_prints_events_committed_after_it_started(tmp_path, storage, request):
+    """Another process's commits reach ``tail --follow`` (LISTEN/NOTIFY on PostgreSQL)."""
+    url = (f"sqlite://{tmp_path}/f.db" if storage == "sqlite"
+           else request.getfixturevalue("pg_target"))
     seed(url, "python", accounts=1, deposits=0)
     proc = subprocess.Popen(
         [sys.executable, "-m", "eventuali", "tail", url, "--follow", "--json", "--from", "2"],

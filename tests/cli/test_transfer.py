@@ -119,7 +119,7 @@ def test_copy_moves_everything_and_verifies(target, sqlite_url, capsys):
     assert dump(sqlite_url, None) == dump(url, backend)
     code, _, err = run(capsys, "copy", url, sqlite_url.replace(".db", "-x.db"), "--backend",
                        backend, "--batch", "0")
-    assert code == 2 and "--batch 0" in err
+    assert code == 2 and "batch size 0 is invalid" in err
 
 
 def test_copy_sqlite_to_postgresql(tmp_path, pg_target, capsys):

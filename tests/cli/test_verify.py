@@ -51,7 +51,7 @@ def problems(capsys, url: str) -> list[dict]:
 
 @pytest.mark.parametrize("offset, what", [
     (0, "does not decode"),  # the opening brace
-    (20, "payload says event_id"),  # inside the event id
+    ("event_id", "payload says event_id"),  # a digit of the event id: still a valid UUID
     (-1, "does not decode"),  # the closing brace
     ("timestamp", "payload says timestamp"),  # a digit of the timestamp: still a valid time
 ])
@@ -64,6 +64,9 @@ def test_a_flipped_byte_in_a_payload_is_found(store_file, capsys, offset, what):
                                      ).fetchone()[0])
     if offset == "timestamp":  # the last digit of the microseconds
         offset = payload.index(b'"timestamp":"') + len(b'"timestamp":"') + 25
+    elif offset == "event_id":  # the first decimal digit (a flip keeps it a digit)
+        start = payload.index(b'"event_id":"') + len(b'"event_id":"')
+        offset = next(i for i in range(start, start + 36) if chr(payload[i]).isdigit())
     payload[offset] ^= 0x01
     conn.execute("UPDATE eventuali_events SET payload = ? WHERE position = 3", (bytes(payload),))
     conn.commit()
