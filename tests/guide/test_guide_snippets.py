@@ -313,9 +313,7 @@ async def test_projection_read_model(store):
     projection = HighPerformanceUserProjection()
     await streamer.subscribe(projection)
 
-    # The guide stops here; the streamer runs once started (subscribe() on a running
-    # streamer starts the projection at once).
-    await streamer.start()
+    # The guide stops here: subscribe() alone starts the streamer (catch-up, then live).
     try:
         await register_users(store, ["after-1"])
         await streamer.wait_until(timeout=10)
