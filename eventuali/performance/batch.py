@@ -112,14 +112,13 @@ class BatchResult:
 def _ranges(indices: list[int]) -> str:
     """``[0, 1, 2, 5, 7, 8]`` -> ``#0-2, #5, #7-8``."""
     out: list[str] = []
-    start = prev = None
-    for i in [*indices, None]:
-        if start is not None and (i is None or i != prev + 1):
-            out.append(f"#{start}" if start == prev else f"#{start}-{prev}")
-            start = None
-        if start is None:
-            start = i
-        prev = i
+    last = -2
+    for i in indices:
+        if out and i == last + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        else:
+            out.append(f"#{i}")
+        last = i
     return ", ".join(out) or "none"
 
 
