@@ -944,7 +944,8 @@ def test_performance_testing_example_prints_the_four_sections(tmp_path):
     assert len(rates) == 3 and all(r > 0 for r in rates)
     assert not {79113.0, 25126.0, 39841.0} & set(rates)
     assert re.search(r"Memory usage: \d+\.\dMB for 120 loaded events \([\d,]+ bytes/event", out)
-    assert re.search(r"Garbage collection: \d+ collections", out)
+    assert re.search(r"Garbage collection: \d+ collections \(generations 0/1/2: \d+/\d+/\d+; (no|\d+) "
+                     r"full\), \d+\.\dms of CPU \(\d+\.\d% of loading's \d+ms of CPU\)", out)
     assert re.search(r"Memory growth: (linear|not linear) with data size \(30: ", out)
 
     # The store really holds what section 2 reported.
