@@ -601,7 +601,11 @@ async def test_performance_profiler(store, tmp_path, monkeypatch):
     assert len(await store.load_events_by_event_type(TransactionRecorded)) == n
     assert analysis.cpu_usage_percent > 0
     assert analysis.memory_peak_mb > 0
-    assert analysis.function_calls > n
+    # "sampling_frequency": 1000 is honoured (a sampling profiler), and the bottlenecks are
+    # where the loop worked, not the event loop waiting for the store's worker thread.
+    assert analysis.samples > 0 and analysis.function_calls is None
+    assert analysis.idle_time_ms > 0
+    assert not [b for b in analysis.bottlenecks if "epoll" in b.function or "select" in b.function]
     svg = (tmp_path / "profile_results.svg").read_text()
     assert svg.startswith("<?xml") or svg.startswith("<svg")
     assert "save" in svg
