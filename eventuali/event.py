@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from types import FrameType
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import FrameType
 from typing import Any, ClassVar
 from uuid import UUID
 
