@@ -203,6 +203,13 @@ class EventRegistry:
             self._by_name[name] = cls
         return cls
 
+    def unregister(self, name: str) -> type[Event] | None:
+        """Forget the class registered as ``name`` (returned, or None); stored events of that
+        name then load as :class:`UnknownEvent`.  For plugins and tests that define classes
+        for a while."""
+        with self._lock:
+            return self._by_name.pop(name, None)
+
     def register_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
         """Register ``fn``: it turns a stored ``event_type`` dict at ``from_version`` into ``from_version + 1``."""
         key = (event_type, from_version)

@@ -15,7 +15,7 @@ def _forget_names():
     before = set(event_registry.names())
     yield
     for name in set(event_registry.names()) - before:
-        event_registry._by_name.pop(name)
+        event_registry.unregister(name)
 
 
 def test_a_second_class_with_a_taken_name_is_refused_naming_both():
@@ -84,3 +84,17 @@ def test_running_the_same_class_statement_again_is_not_a_second_class():
 
     first, again = define(), define()  # a reloaded module or a factory does this
     assert first is not again and event_registry.resolve("ParcelScanned") is again
+
+
+def test_unregister_forgets_a_name():
+    class ParcelLost(Event):
+        reason: str
+
+    assert event_registry.unregister("ParcelLost") is ParcelLost
+    assert event_registry.resolve("ParcelLost") is None and event_registry.unregister("ParcelLost") is None
+
+    class ParcelLost(Event):  # noqa: F811 - the name is free again: no replace needed
+        reason: str
+        fee: int = 0
+
+    assert event_registry.resolve("ParcelLost") is ParcelLost
