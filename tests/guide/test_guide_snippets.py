@@ -629,7 +629,7 @@ async def test_event_design(store):
 
     # Other modules (the saga example) define an OrderPlaced too: this test's classes
     # take the name for this test only (own_event_registry restores it afterwards).
-    event_registry._by_name.pop("OrderPlaced", None)
+    event_registry.unregister("OrderPlaced")
 
     # ✅ Good: Lean events with essential data
     class OrderPlaced(Event):
