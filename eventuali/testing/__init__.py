@@ -18,6 +18,15 @@ from __future__ import annotations
 try:  # rewrite asserts in the shipped tests too, so failures show values
     import pytest as _pytest
 
-    _pytest.register_assert_rewrite("eventuali.testing.contract", "eventuali.testing.differential")
+    _pytest.register_assert_rewrite(
+        "eventuali.testing.contract",
+        "eventuali.testing.contract_concurrency",
+        "eventuali.testing.contract_input",
+        "eventuali.testing.contract_optional",
+        "eventuali.testing.contract_persistence",
+        "eventuali.testing.contract_rules",
+        "eventuali.testing.differential",
+        "eventuali.testing.fixtures",
+    )
 except ImportError:  # pragma: no cover - the suite needs pytest; importing the package does not
     pass
