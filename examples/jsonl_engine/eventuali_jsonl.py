@@ -34,7 +34,14 @@ from eventuali.errors import (
     StoreClosedError,
     StreamDeletedError,
 )
-from eventuali.records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite, expected_version_matches
+from eventuali.records import (
+    ReadFilter,
+    Record,
+    Snapshot,
+    StoreURL,
+    StreamWrite,
+    expected_version_matches,
+)
 
 
 def _b(data: bytes) -> str:
