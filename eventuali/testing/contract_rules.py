@@ -45,6 +45,14 @@ class RulesContract(BackendFixtures):
             backend.append([write("b", NO_STREAM, dup()), write("a", 1, 1)])
         assert backend.head() == 2 and backend.read_stream("b") == []
 
+    def test_the_first_stored_duplicate_in_call_order_is_reported(self, backend: Backend) -> None:
+        one, two = new_record(), new_record()
+        backend.append([write("s", NO_STREAM, [one, two])])
+        again = lambda rec: new_record(event_id=rec.event_id)  # noqa: E731
+        with pytest.raises(DuplicateEventError) as err:
+            backend.append([write("t", NO_STREAM, [new_record(), again(two)]), write("u", ANY, [again(one)])])
+        assert err.value.event_id == two.event_id, "DuplicateEventError names the first stored id given"
+
     def test_append_checks_versions_in_the_order_given(self, backend: Backend) -> None:
         backend.append([write("x", NO_STREAM, 1), write("y", NO_STREAM, 1)])
         with pytest.raises(OptimisticConcurrencyError) as err:

@@ -13,8 +13,9 @@ import json
 import time
 from typing import Any
 
-from eventuali import record_validation as check
 from eventuali_jsonl import JsonlBackend, JsonlStore, _State
+
+from eventuali import record_validation as check
 
 
 def _mutant(name: str, state: type[_State] | None = None, store: type[JsonlStore] | None = None) -> type:
