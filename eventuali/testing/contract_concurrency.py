@@ -141,7 +141,7 @@ class ConcurrencyContract(BackendFixtures):
     ) -> None:
         if not self.opened_through_the_registry():
             pytest.skip("make_backend is overridden: child processes can only open through the registry")
-        racers, rounds = 3, 20
+        racers, rounds = 3, 12
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(racers, timeout=BARRIER_TIMEOUT)
         results = ctx.Queue()

@@ -71,3 +71,12 @@ def test_the_suite_fails_on_the_bug_and_names_the_guarantee(tmp_path: Path, site
 
 def test_every_mutant_is_checked() -> None:
     assert set(CAUGHT_BY) == set(MUTANTS)
+
+
+def test_without_pytest_timeout_a_hung_engine_still_fails(tmp_path: Path, site: Path) -> None:
+    """The plugin falls back to SIGALRM when pytest-timeout is not there."""
+    run = run_suite(tmp_path, [site, HERE / "mutants", EXAMPLE],
+                    ["--eventuali-backend=jsonl-wait-hangs", "--eventuali-scheme=jsonl",
+                     "--eventuali-timeout=2", "-p", "no:timeout", "-k", "times_out"])
+    assert run.returncode == 1, run.output
+    assert "timed out after 2 s (--eventuali-timeout)" in run.failures["test_times_out_with_the_head"]
