@@ -107,6 +107,17 @@ class RulesContract(BackendFixtures):
                                                               new_record(event_id=truncated.event_id)])])
         assert positions == [3, 4], "an event id is refused only while a record with it is stored"
 
+    @requires("delete", "truncate")
+    def test_head_never_goes_back_after_the_newest_records_are_removed(self, backend: Backend) -> None:
+        backend.append([write("kept", NO_STREAM, 1)])
+        backend.append([write("deleted", NO_STREAM, 2)])
+        backend.append([write("truncated", NO_STREAM, 2)])
+        backend.delete_stream("deleted")
+        backend.truncate_stream("truncated", 3)
+        assert backend.head() == 5, "head() never goes back, even when the newest records are removed"
+        assert backend.append([write("kept", 1, 1)]) == [6], "positions are never reused"
+        assert backend.wait_for(5, 0) == 6
+
     # --- snapshots and checkpoints ------------------------------------------------
 
     @requires("snapshots")

@@ -102,6 +102,16 @@ class _WaitIgnoresTimeout(JsonlStore):
         return self.head()
 
 
+class _CachedForever(JsonlStore):
+    """Keeps every store's state for the life of the process (never replays the file):
+    an in-process reopen then hides what was not written - here, the metadata."""
+
+    state_class = _MetadataNotWritten
+
+    def close(self) -> None:
+        self._state = None
+
+
 DeleteNotPersisted = _mutant("delete-not-persisted", _DeleteNotWritten)
 TruncateNotPersisted = _mutant("truncate-not-persisted", _TruncateNotWritten)
 CheckpointNotPersisted = _mutant("checkpoint-not-persisted", _CheckpointNotWritten)
@@ -110,7 +120,8 @@ IdIndexNotRebuilt = _mutant("id-index-not-rebuilt", _IdsNotRebuilt)
 ReadAllDisorder = _mutant("read-all-disorder", _DisorderAfterRemoval)
 CheckThenAct = _mutant("check-then-act", store=_CheckThenAct)
 WaitHangs = _mutant("wait-hangs", store=_WaitIgnoresTimeout)
+HiddenByCache = _mutant("hidden-by-cache", store=_CachedForever)
 
 MUTANTS = {cls.name: cls for cls in (DeleteNotPersisted, TruncateNotPersisted, CheckpointNotPersisted,
                                      MetadataNotPersisted, IdIndexNotRebuilt, ReadAllDisorder,
-                                     CheckThenAct, WaitHangs)}
+                                     CheckThenAct, WaitHangs, HiddenByCache)}
