@@ -26,7 +26,7 @@ from eventuali.errors import (
     StreamDeletedError,
 )
 from eventuali.protocol import Backend
-from eventuali.records import ANY, NO_STREAM, NewRecord, Snapshot
+from eventuali.records import ANY, NO_STREAM, NewRecord, Record, Snapshot
 from eventuali.registry import load as load_backend
 from eventuali.url import parse_url
 
@@ -154,8 +154,7 @@ class PersistenceContract(BackendFixtures):
         after = store_state(open_store.reopen())
         for field in ("metadata", "payload", "event_type", "schema_version", "timestamp", "tenant",
                       "stream_type", "event_id", "version", "position"):
-            index = ("position", "event_id", "stream_id", "stream_type", "version", "event_type",
-                     "schema_version", "timestamp", "tenant", "metadata", "payload").index(field)
+            index = Record._fields.index(field)
             assert [r[index] for r in after["read_all"]] == [r[index] for r in before["read_all"]], (
                 f"every field must be stored: after reopen the records' {field} differ "
                 "(kept in memory but not written?)"
