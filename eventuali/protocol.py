@@ -61,7 +61,9 @@ class Backend(Protocol):
         """Append records to one or more streams, atomically: all writes or none.
 
         For each write, ``expected_version`` is an exact version (0 = the stream
-        has no events), or ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``.  A
+        has no events), or ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``, compared
+        with ``stream_version`` (a stream whose records were all truncated keeps
+        its version, so it still exists).  A
         mismatch raises ``OptimisticConcurrencyError`` naming the stream, the
         expected and the actual version.  An event id already stored (or given
         twice) raises ``DuplicateEventError`` carrying that ``event_id`` (the first
@@ -152,7 +154,7 @@ class Backend(Protocol):
         ...
 
     def prune_snapshots(self, stream_id: str, keep: int) -> int:
-        """Delete all but the ``keep`` newest snapshots of the stream; return how many went.
+        """Delete all but the ``keep`` highest-version snapshots of the stream; return how many went.
 
         ``keep=0`` deletes them all; a negative ``keep`` raises ``InvalidInputError``.
         """

@@ -18,7 +18,7 @@ from eventuali.errors import (
     StreamDeletedError,
 )
 from eventuali.protocol import Backend
-from eventuali.records import ANY, NO_STREAM, ReadFilter, Snapshot
+from eventuali.records import ANY, NO_STREAM, STREAM_EXISTS, ReadFilter, Snapshot
 
 from .fixtures import BackendFixtures, StoreHandles, new_record, read_everything, write
 from .marks import requires
@@ -118,6 +118,17 @@ class RulesContract(BackendFixtures):
         assert backend.append([write("kept", 1, 1)]) == [6], "positions are never reused"
         assert backend.wait_for(5, 0) == 6
 
+    @requires("truncate")
+    def test_a_fully_truncated_stream_still_exists(self, backend: Backend) -> None:
+        backend.append([write("s", NO_STREAM, 3)])
+        backend.truncate_stream("s", 10)
+        with pytest.raises(OptimisticConcurrencyError) as err:
+            backend.append([write("s", NO_STREAM, 1)])
+            pytest.fail("a stream whose records were all truncated keeps its version: NO_STREAM must fail")
+        assert err.value.actual == 3
+        backend.append([write("s", STREAM_EXISTS, 1)])
+        assert [r.version for r in backend.read_stream("s")] == [4]
+
     # --- snapshots and checkpoints ------------------------------------------------
 
     @requires("snapshots")
@@ -127,6 +138,17 @@ class RulesContract(BackendFixtures):
             "load_snapshot(max_version=0) is valid and finds nothing (snapshot versions start at 1)"
         )
         assert backend.load_snapshot("s", max_version=1) == Snapshot("s", 1, 1, 0, b"one")
+
+    @requires("snapshots")
+    def test_snapshots_are_ordered_by_version_not_by_when_they_were_saved(self, backend: Backend) -> None:
+        for v in (7, 3, 9, 2):
+            backend.save_snapshot(Snapshot("s", v, 1, 0, b"v%d" % v))
+        assert backend.load_snapshot("s") == Snapshot("s", 9, 1, 0, b"v9"), "the highest version wins"
+        assert backend.load_snapshot("s", 8) == Snapshot("s", 7, 1, 0, b"v7")
+        assert backend.prune_snapshots("s", keep=2) == 2
+        assert [backend.load_snapshot("s", m) for m in (6, 8)] == [None, Snapshot("s", 7, 1, 0, b"v7")], (
+            "prune_snapshots keeps the highest versions, not the last saved"
+        )
 
     @requires("snapshots")
     def test_snapshot_version_is_not_checked_against_the_stream(self, backend: Backend) -> None:
