@@ -63,14 +63,14 @@ class Backend(Protocol):
         For each write, ``expected_version`` is an exact version (0 = the stream
         has no events), or ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``, compared
         with ``stream_version`` (a stream whose records were all truncated keeps
-        its version, so it still exists).  A
-        mismatch raises ``OptimisticConcurrencyError`` naming the stream, the
-        expected and the actual version.  An event id already stored (or given
-        twice) raises ``DuplicateEventError`` carrying that ``event_id`` (the first
-        one, in the order given).  A
-        deleted stream raises ``StreamDeletedError`` carrying its ``stream_id``.  Invalid input (empty or over-long stream id,
-        event id not 16 bytes, empty event type, …) raises
-        ``InvalidInputError``.  In every error case nothing is written.
+        its version, so it still exists).  A mismatch raises
+        ``OptimisticConcurrencyError`` naming the stream, the expected and the
+        actual version.  An event id already stored (or given twice) raises
+        ``DuplicateEventError`` carrying that ``event_id`` (the first one, in the
+        order given).  A deleted stream raises ``StreamDeletedError`` carrying its
+        ``stream_id``.  Invalid input (empty or over-long stream id, event id not
+        16 bytes, empty event type, …) raises ``InvalidInputError``.  In every
+        error case nothing is written.
 
         The checks run in this order and the first failure is raised: invalid
         input, and an event id given twice in the call; then, write by write in
@@ -113,11 +113,11 @@ class Backend(Protocol):
     ) -> list[Record]:
         """Records with ``position >= from_position`` that match ``filter``, in position order.
 
-        At most ``limit`` (>= 1, or None) records; ``from_position`` 0 and 1 both
-        mean from the start; ``filter`` is a ``ReadFilter`` or None.  A reader that pages with ``from_position =
-        last.position + 1`` never skips a record that commits later with a
-        lower position: a backend only returns positions below which every
-        transaction has finished.  Records removed by ``delete_stream`` or
+        At most ``limit`` (>= 1, or None) records; ``from_position`` 0 and 1
+        both mean from the start; ``filter`` is a ``ReadFilter`` or None.  A
+        reader that pages with ``from_position = last.position + 1`` never skips
+        a record that commits later with a lower position: a backend only
+        returns positions below which every transaction has finished.  Records removed by ``delete_stream`` or
         ``truncate_stream`` are left out; the others keep their positions and
         their order.
         """
@@ -154,7 +154,7 @@ class Backend(Protocol):
         ...
 
     def prune_snapshots(self, stream_id: str, keep: int) -> int:
-        """Delete all but the ``keep`` highest-version snapshots of the stream; return how many went.
+        """Delete all but the ``keep`` highest-version snapshots; return how many went.
 
         ``keep=0`` deletes them all; a negative ``keep`` raises ``InvalidInputError``.
         """
