@@ -117,9 +117,9 @@ class Backend(Protocol):
         both mean from the start; ``filter`` is a ``ReadFilter`` or None.  A
         reader that pages with ``from_position = last.position + 1`` never skips
         a record that commits later with a lower position: a backend only
-        returns positions below which every transaction has finished.  Records removed by ``delete_stream`` or
-        ``truncate_stream`` are left out; the others keep their positions and
-        their order.
+        returns positions below which every transaction has finished.  Records
+        removed by ``delete_stream`` or ``truncate_stream`` are left out; the
+        others keep their positions and their order.
         """
         ...
 
