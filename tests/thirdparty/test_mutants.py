@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from suite_runner import register, run_suite
 
+pytestmark = pytest.mark.slow  # one interpreter running the suite per mutant
 HERE = Path(__file__).parent
 EXAMPLE = HERE.parent.parent / "examples" / "jsonl_engine"
 MUTANTS = {
