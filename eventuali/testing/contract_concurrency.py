@@ -125,7 +125,7 @@ class ConcurrencyContract(BackendFixtures):
     """Concurrent appends: one winner per expected version, the others refused."""
 
     def test_concurrent_writers_share_one_backend(self, backend: Backend) -> None:
-        self._race_threads([backend] * 4, backend, 40, "4 threads sharing one handle")
+        self._race_threads([backend] * 4, backend, 100, "4 threads sharing one handle")
 
     def test_concurrent_writers_in_threads(
         self, backend: Backend, open_store: StoreHandles, store_url: str
@@ -133,7 +133,7 @@ class ConcurrencyContract(BackendFixtures):
         if not self._shares_data_between_opens(backend, store_url):
             pytest.skip("each open of this URL is a separate store; threads share one backend")
         handles = [open_store() for _ in range(3)]
-        self._race_threads(handles, backend, 30, "3 threads, one handle each")
+        self._race_threads(handles, backend, 60, "3 threads, one handle each")
 
     @requires("multi_process")
     def test_concurrent_writers_in_processes(

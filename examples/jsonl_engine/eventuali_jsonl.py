@@ -31,6 +31,7 @@ from eventuali.errors import (
     ConfigurationError,
     DuplicateEventError,
     OptimisticConcurrencyError,
+    StorageError,
     StoreClosedError,
     StreamDeletedError,
 )
@@ -66,12 +67,19 @@ class _State:
         self.checkpoints: dict[str, int] = {}
         self.last_position = 0
         self.handles = 0
-        self.file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed with the last handle
+        try:
+            self.file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed with the last handle
+        except OSError as exc:
+            raise StorageError(f"cannot open jsonl store {path!r}: {exc}") from exc
         self.file.seek(0)
         *lines, torn = self.file.read().split("\n")
         with self.lock:  # apply() notifies waiters, which needs the lock
-            for line in lines:
-                self.apply(json.loads(line))
+            for number, line in enumerate(lines, 1):
+                try:
+                    self.apply(json.loads(line))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self.file.close()
+                    raise StorageError(f"{path}:{number}: not a jsonl store line ({exc})") from exc
         if torn:  # a last line cut short by a crash was never acknowledged: drop it
             self.file.truncate(self.file.tell() - len(torn.encode("utf-8")))
 
