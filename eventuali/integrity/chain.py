@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from ..records import Record
@@ -149,14 +149,46 @@ def retention_entry(
     )
 
 
-def _where(e: ChainEntry) -> str:
-    if e.kind == KIND_EVENT:
-        return f"position {e.position} (stream {e.stream_id!r} version {e.version}, chain entry {e.seq})"
-    return f"chain entry {e.seq} ({KIND_NAMES.get(e.kind, e.kind)} of stream {e.stream_id!r})"
+CHECKS = (
+    "",
+    "broken_link",
+    "missing_entries",
+    "altered",
+    "missing",
+    "unchained",
+    "out_of_order",
+    "unknown_kind",
+)
+"""Problem codes as native engines return them (index = code)."""
+
+
+def problem(
+    check: str, seq: int, kind: int, position: int, version: int, stream_id: str, other: int = 0
+) -> ChainProblem:
+    """A :class:`ChainProblem` with its message; every engine builds problems with this."""
+    if kind == KIND_EVENT or check == "unchained":
+        where = f"position {position} (stream {stream_id!r} version {version}"
+        where += f", chain entry {seq})" if seq else ")"
+    else:
+        what = KIND_NAMES.get(kind, f"kind {kind}")
+        where = f"chain entry {seq} ({what} of stream {stream_id!r})"
+    text = {
+        "broken_link": f"{where} does not chain from the entry before it: this entry or an "
+        "earlier one was rewritten",
+        "missing_entries": f"chain entries {other}..{seq - 1} are missing before {where}",
+        "altered": f"the record at {where} differs from what was appended",
+        "missing": f"the record at {where} is gone, and no delete_stream or truncate_stream "
+        "entry after it removed it",
+        "unchained": f"the record at {where} has no chain entry: it was inserted outside the "
+        "engine",
+        "out_of_order": f"{where} comes after position {other} in the chain",
+        "unknown_kind": f"{where} has an unknown kind",
+    }[check]
+    return ChainProblem(seq, position, stream_id, check, text)
 
 
 def verify_entries(entries: Iterable[ChainEntry], records: Iterable[Record]) -> list[ChainProblem]:
-    """Check a chain against the stored records; every problem found, in chain order.
+    """Check a chain against the stored records; every problem found, ordered by position.
 
     ``entries`` in ``seq`` order and ``records`` in position order (both may be
     lazy).  Every entry must follow its predecessor's stored hash; every event
@@ -177,58 +209,42 @@ def verify_entries(entries: Iterable[ChainEntry], records: Iterable[Record]) -> 
     for e in entries:
         seq, kind, position, stream_id, version, digest, stored = e
         if seq != expected_seq:
-            add(ChainProblem(seq, position, stream_id, "missing_entries",
-                             f"chain entries {expected_seq}..{seq - 1} are missing before {_where(e)}"))
-        if link(prev, kind, position, version, stream_id, digest) != stored:
-            add(ChainProblem(seq, position, stream_id, "broken_link",
-                             f"{_where(e)} does not chain from the entry before it: this entry or "
-                             "an earlier one was rewritten"))
+            add(problem("missing_entries", seq, kind, position, version, stream_id, expected_seq))
+        linked = link(prev, kind, position, version, stream_id, digest) == stored
+        if not linked:
+            add(problem("broken_link", seq, kind, position, version, stream_id))
         prev = stored  # go on from the stored hash, so that later damage is located too
         expected_seq = seq + 1
         if kind == KIND_EVENT:
             if position <= last_position:
-                add(ChainProblem(seq, position, stream_id, "out_of_order",
-                                 f"{_where(e)} comes after position {last_position} in the chain"))
-            last_position = max(last_position, position)
+                add(problem("out_of_order", seq, kind, position, version, stream_id, last_position))
+            else:
+                last_position = position
             while rec is not None and rec[0] < position:
-                add(_unchained(rec))
+                add(problem("unchained", 0, KIND_EVENT, rec[0], rec[4], rec[2]))
                 rec = next(rec_iter, None)
             if rec is not None and rec[0] == position:
                 if rec[2] != stream_id or rec[4] != version or record_digest(rec) != digest:
-                    add(ChainProblem(seq, position, stream_id, "altered",
-                                     f"the record at {_where(e)} differs from what was appended "
-                                     f"(stored as stream {rec[2]!r} version {rec[4]})"))
+                    add(problem("altered", seq, kind, position, version, stream_id))
                 rec = next(rec_iter, None)
             else:
                 missing.append(e)
+        elif not linked and kind in (KIND_DELETE, KIND_TRUNCATE):
+            pass  # a retention entry that does not chain excuses nothing
         elif kind == KIND_DELETE:
             deleted[stream_id] = seq
         elif kind == KIND_TRUNCATE:
             truncated.setdefault(stream_id, []).append((seq, version))
         else:
-            add(ChainProblem(seq, position, stream_id, "unknown_kind",
-                             f"chain entry {seq} has unknown kind {kind}"))
+            add(problem("unknown_kind", seq, kind, position, version, stream_id))
     while rec is not None:
-        add(_unchained(rec))
+        add(problem("unchained", 0, KIND_EVENT, rec[0], rec[4], rec[2]))
         rec = next(rec_iter, None)
     for e in missing:
         if deleted.get(e.stream_id, 0) > e.seq or any(
             s > e.seq and e.version < before for s, before in truncated.get(e.stream_id, ())
         ):
             continue
-        add(ChainProblem(e.seq, e.position, e.stream_id, "missing",
-                         f"the record at {_where(e)} is gone, and no delete_stream or "
-                         "truncate_stream entry after it removed it"))
-    problems.sort(key=lambda p: (p.position, p.seq))
+        add(problem("missing", e.seq, e.kind, e.position, e.version, e.stream_id))
+    problems.sort(key=lambda p: (p.position, p.seq, CHECKS.index(p.check)))
     return problems
-
-
-def _unchained(rec: Record) -> ChainProblem:
-    return ChainProblem(0, rec[0], rec[2], "unchained",
-                        f"the record at position {rec[0]} (stream {rec[2]!r} version {rec[4]}) "
-                        "has no chain entry: it was inserted outside the engine")
-
-
-def problems_from_rows(rows: Sequence[tuple]) -> list[ChainProblem]:
-    """Problems from plain tuples (what a native engine returns)."""
-    return [ChainProblem(*row) for row in rows]
