@@ -124,7 +124,8 @@ def link(prev: bytes, kind: int, position: int, version: int, stream_id: str, di
     """The ``hash`` of a chain entry that follows ``prev`` (see the module docstring)."""
     sid = stream_id.encode()
     return _sha256(
-        b"".join((prev, _link_head(kind, position, version), _u32(len(sid)), sid, digest))
+        # kind & 0xFF: a stored out-of-range kind is hashed as the C engine does, and reported
+        b"".join((prev, _link_head(kind & 0xFF, position, version), _u32(len(sid)), sid, digest))
     ).digest()
 
 

@@ -122,7 +122,16 @@ struct mstream {
     int64_t planned;  /* its version after the writes planned so far in that append */
 };
 
+typedef struct mchain { /* one hash chain entry; seq = index + 1 */
+    int64_t kind, position, version;
+    mstream *stream; /* streams live as long as the store: a stable stream id */
+    uint8_t digest[EV_HASH_LEN], hash[EV_HASH_LEN];
+} mchain;
+
 typedef struct mem {
+    mchain *chain; /* integrity=chain; NULL hasher = no chain */
+    int64_t nchain, capchain;
+    ev_hasher *hasher;
     mrec **log;
     int64_t nlog, caplog;
     smap streams, names, checkpoints;
@@ -249,6 +258,8 @@ static void mem_destroy(void *impl) {
     for (size_t k = 0; k < m->checkpoints.cap; k++) free(m->checkpoints.slots[k].key);
     free(m->checkpoints.slots);
     free(m->ids);
+    free(m->chain);
+    ev_hasher_free(m->hasher);
     free(m);
 }
 
@@ -285,6 +296,123 @@ static void remove_records(mem *m, mstream *s, int64_t from, int64_t n) {
     for (int64_t i = from; i < from + n; i++) free(s->recs[i]);
     memmove(s->recs + from, s->recs + from + n, (size_t)(s->nrecs - from - n) * sizeof *s->recs);
     s->nrecs -= n;
+}
+
+/* ---- hash chain ------------------------------------------------------------------ */
+
+static const uint8_t *chain_prev(const mem *m) {
+    static const uint8_t genesis[EV_HASH_LEN];
+    return m->nchain ? m->chain[m->nchain - 1].hash : genesis;
+}
+
+/* Compute the entries of an append in m->chain[nchain ..) without counting
+ * them (the caller commits by adding n_records to nchain); versions replay
+ * the plan of step 1, so a stream written twice continues its own count. */
+static int chain_append(mem *m, const ev_append *a, mstream **streams) {
+    if (grow_ptrs(&m->chain, &m->capchain, m->nchain + a->n_records, sizeof *m->chain)) return ev_oom();
+    for (int64_t w = 0; w < a->n_writes; w++) streams[w]->planned = streams[w]->version;
+    const uint8_t *prev = chain_prev(m);
+    int64_t k = m->nchain, position = m->last_position;
+    for (int64_t w = 0; w < a->n_writes; w++) {
+        const ev_write *wr = &a->writes[w];
+        mstream *s = streams[w];
+        int64_t base = s->planned;
+        s->planned += wr->n_records;
+        for (int64_t r = 0; r < wr->n_records; r++) {
+            const ev_rec *in = &a->records[wr->first_record + r];
+            mchain *c = &m->chain[k++];
+            c->kind = EV_KIND_EVENT;
+            c->position = ++position;
+            c->version = base + r + 1;
+            c->stream = s;
+            int rc = ev_event_digest(m->hasher, in->event_id, wr->stream_type, in->event_type,
+                                     in->schema_version, in->timestamp, wr->tenant, in->metadata,
+                                     in->payload, c->digest);
+            if (!rc) rc = ev_chain_link(m->hasher, prev, c->kind, c->position, c->version, s->id, c->digest, c->hash);
+            if (rc) return rc;
+            prev = c->hash;
+        }
+    }
+    return EVENTUALI_OK;
+}
+
+/* The entry of a delete/truncate in m->chain[nchain], not yet counted. */
+static int chain_retention(mem *m, int64_t kind, mstream *s, int64_t version) {
+    static const uint8_t none[EV_HASH_LEN];
+    if (grow_ptrs(&m->chain, &m->capchain, m->nchain + 1, sizeof *m->chain)) return ev_oom();
+    mchain *c = &m->chain[m->nchain];
+    c->kind = kind;
+    c->position = m->last_position;
+    c->version = version;
+    c->stream = s;
+    memset(c->digest, 0, EV_HASH_LEN);
+    return ev_chain_link(m->hasher, chain_prev(m), kind, c->position, version, s->id, none, c->hash);
+}
+
+static int mem_chained(void *impl) { return ((mem *)impl)->hasher != NULL; }
+
+static int mem_start_chain(void *impl) {
+    mem *m = impl;
+    if (m->hasher) return EVENTUALI_OK;
+    if (m->streams.count || m->last_position)
+        return ev_fail(EVENTUALI_ERR_CONFIGURATION,
+                       "this memory store already holds events without a hash chain, so "
+                       "integrity=chain cannot cover them; use a new store name");
+    return (m->hasher = ev_hasher_new()) ? EVENTUALI_OK : ev_oom();
+}
+
+static void chain_entry(const mem *m, int64_t i, ev_chain_entry *e) {
+    const mchain *c = &m->chain[i];
+    e->seq = i + 1;
+    e->kind = c->kind;
+    e->position = c->position;
+    e->version = c->version;
+    e->stream_id = c->stream->id;
+    memcpy(e->digest, c->digest, EV_HASH_LEN);
+    memcpy(e->hash, c->hash, EV_HASH_LEN);
+}
+
+static int mem_read_chain(void *impl, int64_t from_seq, int64_t limit, int newest_only, ev_cb *cb) {
+    mem *m = impl;
+    int64_t start = newest_only ? m->nchain - 1 : from_seq - 1, stop = m->nchain;
+    if (start < 0) start = newest_only ? m->nchain : 0;
+    if (!newest_only && limit >= 0 && start + limit < stop) stop = start + limit;
+    ev_chain_entry e;
+    for (int64_t i = start; i < stop; i++) {
+        chain_entry(m, i, &e);
+        int rc = ev_cb_add(cb, &e);
+        if (rc) return rc;
+    }
+    return EVENTUALI_OK;
+}
+
+typedef struct mcursor {
+    const mem *m;
+    int64_t entry, record;
+} mcursor;
+
+static int next_entry(void *ctx, ev_chain_entry *out, int *has) {
+    mcursor *c = ctx;
+    *has = c->entry < c->m->nchain;
+    if (*has) chain_entry(c->m, c->entry++, out);
+    return EVENTUALI_OK;
+}
+
+static int next_record(void *ctx, ev_vrec *out, int *has) {
+    mcursor *c = ctx;
+    *has = c->record < c->m->nlog;
+    if (!*has) return EVENTUALI_OK;
+    const mrec *x = c->m->log[c->record++];
+    *out = (ev_vrec){x->position, x->version, x->schema_version, x->timestamp, x->id,
+                     x->stream->id, *x->stream_type, *x->event_type, *x->tenant,
+                     {x->data, x->meta_len, 0}, {x->data + x->meta_len, x->payload_len, 0}};
+    return EVENTUALI_OK;
+}
+
+static int mem_verify_chain(void *impl, eventuali_chain_problems **out) {
+    mcursor c = {impl, 0, 0};
+    ev_verify_src src = {&c, next_entry, next_record};
+    return ev_verify_chain(&src, out);
 }
 
 /* ---- append ---------------------------------------------------------------------- */
@@ -374,6 +502,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             fresh[nfresh++] = x;
         }
     }
+    if (m->hasher && (status = chain_append(m, a, streams))) goto done;
     /* 4. commit: nothing below can fail */
     for (int64_t w = 0, k = 0; w < a->n_writes; w++) {
         const ev_write *wr = &a->writes[w];
@@ -389,6 +518,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
         }
     }
     nfresh = 0;
+    if (m->hasher) m->nchain += a->n_records;
     if (a->has_checkpoint)
         smap_upsert(&m->checkpoints, a->checkpoint_name.p, a->checkpoint_name.n)->num = a->checkpoint_position;
 done:
@@ -536,6 +666,9 @@ static int mem_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
     mem *m = impl;
     mstream *s = stream_upsert(m, stream_id);
     if (!s) return ev_oom();
+    int rc = m->hasher ? chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
+    if (rc) return rc;
+    if (m->hasher) m->nchain++;
     *removed = s->nrecs;
     remove_records(m, s, 0, s->nrecs);
     for (int64_t i = 0; i < s->nsnaps; i++) free(s->snaps[i].payload);
@@ -552,6 +685,9 @@ static int mem_truncate_stream(void *impl, ev_str stream_id, int64_t before, int
     int64_t n = before - s->recs[0]->version; /* versions are contiguous */
     if (n <= 0) return EVENTUALI_OK;
     if (n > s->nrecs) n = s->nrecs;
+    int rc = m->hasher ? chain_retention(m, EV_KIND_TRUNCATE, s, before) : EVENTUALI_OK;
+    if (rc) return rc;
+    if (m->hasher) m->nchain++;
     remove_records(m, s, 0, n);
     *removed = n;
     return EVENTUALI_OK;
@@ -571,6 +707,10 @@ static const ev_engine_ops mem_ops = {
     .delete_stream = mem_delete_stream,
     .truncate_stream = mem_truncate_stream,
     .destroy = mem_destroy,
+    .chained = mem_chained,
+    .start_chain = mem_start_chain,
+    .read_chain = mem_read_chain,
+    .verify_chain = mem_verify_chain,
 };
 
 int ev_memory_open(void **impl, const ev_engine_ops **ops) {
