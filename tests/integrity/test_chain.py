@@ -7,7 +7,14 @@ import pytest
 from eventuali import SyncEventStore, integrity
 from eventuali.errors import ConfigurationError, DuplicateEventError
 from eventuali.integrity import Anchor, AnchorSignatureError
-from eventuali.integrity.chain import GENESIS, KIND_DELETE, KIND_EVENT, KIND_TRUNCATE, link, record_digest
+from eventuali.integrity.chain import (
+    GENESIS,
+    KIND_DELETE,
+    KIND_EVENT,
+    KIND_TRUNCATE,
+    link,
+    record_digest,
+)
 from eventuali.url import parse_url
 
 from .conftest import write

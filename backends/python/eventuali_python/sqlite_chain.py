@@ -13,6 +13,7 @@ import threading
 import urllib.parse
 from functools import partial
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from eventuali import record_validation as check
 from eventuali.errors import ConfigurationError, SchemaVersionError, StorageError
@@ -67,6 +68,14 @@ class SQLiteChain:
     _read_only: bool
     _chained: bool
     _lock: threading.RLock
+
+    if TYPE_CHECKING:  # provided by SQLiteBackend
+
+        def _storage_error(self, exc: sqlite3.Error, action: str) -> StorageError: ...
+
+        def _conn_or_raise(self) -> sqlite3.Connection: ...
+
+        def _query_one(self, sql: str, params: tuple) -> tuple | None: ...
 
     def _open_chain(self, conn: sqlite3.Connection, integrity: str | None) -> bool:
         """Whether the file keeps a hash chain; start one if asked and the store has no event."""
