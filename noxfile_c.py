@@ -30,7 +30,7 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 C_DIR = ROOT / "backends" / "c"
-TESTS = ["tests/conformance", "tests/native"]
+TESTS = ["tests/conformance", "tests/native", "tests/integrity"]
 
 
 def _install(session: nox.Session) -> None:

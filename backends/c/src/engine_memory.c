@@ -15,22 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "engine_memory.h"
 
 /* ---- string-keyed hash map (linear probing, no removal) ------------------- */
-
-typedef struct sentry {
-    uint64_t h;
-    uint8_t *key; /* owned, NUL-terminated copy; NULL = empty slot */
-    int64_t len;
-    void *ptr;
-    int64_t num;
-} sentry;
-
-typedef struct smap {
-    sentry *slots;
-    size_t cap, count;
-} smap;
 
 static uint64_t fnv(const uint8_t *p, int64_t n) {
     uint64_t h = 1469598103934665603ULL;
@@ -94,53 +81,6 @@ static sentry *smap_upsert(smap *m, const uint8_t *key, int64_t len) {
 
 /* ---- records, streams, store ---------------------------------------------- */
 
-typedef struct mstream mstream;
-
-typedef struct mrec {
-    int64_t position, version, schema_version, timestamp;
-    uint8_t id[16];
-    mstream *stream;
-    const ev_str *stream_type, *event_type, *tenant; /* interned: owned by the names map */
-    int64_t meta_len, payload_len;
-    uint8_t data[]; /* metadata then payload */
-} mrec;
-
-typedef struct msnap {
-    int64_t version, schema_version, timestamp, len;
-    uint8_t *payload;
-} msnap;
-
-struct mstream {
-    ev_str id; /* points to the streams map's key copy: stable for the store's life */
-    int64_t version;
-    int deleted;
-    mrec **recs;
-    int64_t nrecs, caprecs;
-    msnap *snaps;
-    int64_t nsnaps, capsnaps;
-    uint64_t epoch;   /* append that last planned this stream */
-    int64_t planned;  /* its version after the writes planned so far in that append */
-};
-
-typedef struct mchain { /* one hash chain entry; seq = index + 1 */
-    int64_t kind, position, version;
-    mstream *stream; /* streams live as long as the store: a stable stream id */
-    uint8_t digest[EV_HASH_LEN], hash[EV_HASH_LEN];
-} mchain;
-
-typedef struct mem {
-    mchain *chain; /* integrity=chain; NULL hasher = no chain */
-    int64_t nchain, capchain;
-    ev_hasher *hasher;
-    mrec **log;
-    int64_t nlog, caplog;
-    smap streams, names, checkpoints;
-    mrec **ids; /* open-addressing set of stored records by event id */
-    size_t idcap, idcount;
-    int64_t last_position;
-    uint64_t epoch;
-} mem;
-
 /* The interned copy of a name (stable address: the map's slots move, this does not). */
 static const ev_str *intern_name(mem *m, ev_str v) {
     sentry *e = smap_upsert(&m->names, v.p, v.n);
@@ -156,7 +96,7 @@ static const ev_str *intern_name(mem *m, ev_str v) {
     return e->ptr;
 }
 
-static int grow_ptrs(void *arrp, int64_t *cap, int64_t need, size_t elem) {
+int ev_grow_ptrs(void *arrp, int64_t *cap, int64_t need, size_t elem) {
     if (need <= *cap) return 0;
     int64_t c = *cap ? *cap : 8;
     while (c < need) c *= 2;
@@ -298,123 +238,6 @@ static void remove_records(mem *m, mstream *s, int64_t from, int64_t n) {
     s->nrecs -= n;
 }
 
-/* ---- hash chain ------------------------------------------------------------------ */
-
-static const uint8_t *chain_prev(const mem *m) {
-    static const uint8_t genesis[EV_HASH_LEN];
-    return m->nchain ? m->chain[m->nchain - 1].hash : genesis;
-}
-
-/* Compute the entries of an append in m->chain[nchain ..) without counting
- * them (the caller commits by adding n_records to nchain); versions replay
- * the plan of step 1, so a stream written twice continues its own count. */
-static int chain_append(mem *m, const ev_append *a, mstream **streams) {
-    if (grow_ptrs(&m->chain, &m->capchain, m->nchain + a->n_records, sizeof *m->chain)) return ev_oom();
-    for (int64_t w = 0; w < a->n_writes; w++) streams[w]->planned = streams[w]->version;
-    const uint8_t *prev = chain_prev(m);
-    int64_t k = m->nchain, position = m->last_position;
-    for (int64_t w = 0; w < a->n_writes; w++) {
-        const ev_write *wr = &a->writes[w];
-        mstream *s = streams[w];
-        int64_t base = s->planned;
-        s->planned += wr->n_records;
-        for (int64_t r = 0; r < wr->n_records; r++) {
-            const ev_rec *in = &a->records[wr->first_record + r];
-            mchain *c = &m->chain[k++];
-            c->kind = EV_KIND_EVENT;
-            c->position = ++position;
-            c->version = base + r + 1;
-            c->stream = s;
-            int rc = ev_event_digest(m->hasher, in->event_id, wr->stream_type, in->event_type,
-                                     in->schema_version, in->timestamp, wr->tenant, in->metadata,
-                                     in->payload, c->digest);
-            if (!rc) rc = ev_chain_link(m->hasher, prev, c->kind, c->position, c->version, s->id, c->digest, c->hash);
-            if (rc) return rc;
-            prev = c->hash;
-        }
-    }
-    return EVENTUALI_OK;
-}
-
-/* The entry of a delete/truncate in m->chain[nchain], not yet counted. */
-static int chain_retention(mem *m, int64_t kind, mstream *s, int64_t version) {
-    static const uint8_t none[EV_HASH_LEN];
-    if (grow_ptrs(&m->chain, &m->capchain, m->nchain + 1, sizeof *m->chain)) return ev_oom();
-    mchain *c = &m->chain[m->nchain];
-    c->kind = kind;
-    c->position = m->last_position;
-    c->version = version;
-    c->stream = s;
-    memset(c->digest, 0, EV_HASH_LEN);
-    return ev_chain_link(m->hasher, chain_prev(m), kind, c->position, version, s->id, none, c->hash);
-}
-
-static int mem_chained(void *impl) { return ((mem *)impl)->hasher != NULL; }
-
-static int mem_start_chain(void *impl) {
-    mem *m = impl;
-    if (m->hasher) return EVENTUALI_OK;
-    if (m->streams.count || m->last_position)
-        return ev_fail(EVENTUALI_ERR_CONFIGURATION,
-                       "this memory store already holds events without a hash chain, so "
-                       "integrity=chain cannot cover them; use a new store name");
-    return (m->hasher = ev_hasher_new()) ? EVENTUALI_OK : ev_oom();
-}
-
-static void chain_entry(const mem *m, int64_t i, ev_chain_entry *e) {
-    const mchain *c = &m->chain[i];
-    e->seq = i + 1;
-    e->kind = c->kind;
-    e->position = c->position;
-    e->version = c->version;
-    e->stream_id = c->stream->id;
-    memcpy(e->digest, c->digest, EV_HASH_LEN);
-    memcpy(e->hash, c->hash, EV_HASH_LEN);
-}
-
-static int mem_read_chain(void *impl, int64_t from_seq, int64_t limit, int newest_only, ev_cb *cb) {
-    mem *m = impl;
-    int64_t start = newest_only ? m->nchain - 1 : from_seq - 1, stop = m->nchain;
-    if (start < 0) start = newest_only ? m->nchain : 0;
-    if (!newest_only && limit >= 0 && start + limit < stop) stop = start + limit;
-    ev_chain_entry e;
-    for (int64_t i = start; i < stop; i++) {
-        chain_entry(m, i, &e);
-        int rc = ev_cb_add(cb, &e);
-        if (rc) return rc;
-    }
-    return EVENTUALI_OK;
-}
-
-typedef struct mcursor {
-    const mem *m;
-    int64_t entry, record;
-} mcursor;
-
-static int next_entry(void *ctx, ev_chain_entry *out, int *has) {
-    mcursor *c = ctx;
-    *has = c->entry < c->m->nchain;
-    if (*has) chain_entry(c->m, c->entry++, out);
-    return EVENTUALI_OK;
-}
-
-static int next_record(void *ctx, ev_vrec *out, int *has) {
-    mcursor *c = ctx;
-    *has = c->record < c->m->nlog;
-    if (!*has) return EVENTUALI_OK;
-    const mrec *x = c->m->log[c->record++];
-    *out = (ev_vrec){x->position, x->version, x->schema_version, x->timestamp, x->id,
-                     x->stream->id, *x->stream_type, *x->event_type, *x->tenant,
-                     {x->data, x->meta_len, 0}, {x->data + x->meta_len, x->payload_len, 0}};
-    return EVENTUALI_OK;
-}
-
-static int mem_verify_chain(void *impl, eventuali_chain_problems **out) {
-    mcursor c = {impl, 0, 0};
-    ev_verify_src src = {&c, next_entry, next_record};
-    return ev_verify_chain(&src, out);
-}
-
 /* ---- append ---------------------------------------------------------------------- */
 
 static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
@@ -459,7 +282,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             goto done;
         }
     /* 3. every allocation, before anything changes */
-    if (grow_ptrs(&m->log, &m->caplog, m->nlog + a->n_records, sizeof *m->log) ||
+    if (ev_grow_ptrs(&m->log, &m->caplog, m->nlog + a->n_records, sizeof *m->log) ||
         ids_reserve(m, (size_t)a->n_records) ||
         (a->has_checkpoint && !smap_upsert(&m->checkpoints, a->checkpoint_name.p, a->checkpoint_name.n))) {
         status = ev_oom();
@@ -469,7 +292,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
         const ev_write *wr = &a->writes[w];
         mstream *s = streams[w];
         /* planned holds the final version: reserve for all writes to this stream */
-        if (grow_ptrs(&s->recs, &s->caprecs, s->nrecs + (s->planned - s->version), sizeof *s->recs)) {
+        if (ev_grow_ptrs(&s->recs, &s->caprecs, s->nrecs + (s->planned - s->version), sizeof *s->recs)) {
             status = ev_oom();
             goto done;
         }
@@ -502,7 +325,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             fresh[nfresh++] = x;
         }
     }
-    if (m->hasher && (status = chain_append(m, a, streams))) goto done;
+    if (m->hasher && (status = ev_mem_chain_append(m, a, streams))) goto done;
     /* 4. commit: nothing below can fail */
     for (int64_t w = 0, k = 0; w < a->n_writes; w++) {
         const ev_write *wr = &a->writes[w];
@@ -608,7 +431,7 @@ static int mem_save_snapshot(void *impl, ev_str stream_id, int64_t version, int6
         s->snaps[lo] = snap;
         return EVENTUALI_OK;
     }
-    if (grow_ptrs(&s->snaps, &s->capsnaps, s->nsnaps + 1, sizeof *s->snaps)) {
+    if (ev_grow_ptrs(&s->snaps, &s->capsnaps, s->nsnaps + 1, sizeof *s->snaps)) {
         free(copy);
         return ev_oom();
     }
@@ -666,7 +489,7 @@ static int mem_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
     mem *m = impl;
     mstream *s = stream_upsert(m, stream_id);
     if (!s) return ev_oom();
-    int rc = m->hasher ? chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
+    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
     if (rc) return rc;
     if (m->hasher) m->nchain++;
     *removed = s->nrecs;
@@ -685,7 +508,7 @@ static int mem_truncate_stream(void *impl, ev_str stream_id, int64_t before, int
     int64_t n = before - s->recs[0]->version; /* versions are contiguous */
     if (n <= 0) return EVENTUALI_OK;
     if (n > s->nrecs) n = s->nrecs;
-    int rc = m->hasher ? chain_retention(m, EV_KIND_TRUNCATE, s, before) : EVENTUALI_OK;
+    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_TRUNCATE, s, before) : EVENTUALI_OK;
     if (rc) return rc;
     if (m->hasher) m->nchain++;
     remove_records(m, s, 0, n);
@@ -707,10 +530,10 @@ static const ev_engine_ops mem_ops = {
     .delete_stream = mem_delete_stream,
     .truncate_stream = mem_truncate_stream,
     .destroy = mem_destroy,
-    .chained = mem_chained,
-    .start_chain = mem_start_chain,
-    .read_chain = mem_read_chain,
-    .verify_chain = mem_verify_chain,
+    .chained = ev_mem_chained,
+    .start_chain = ev_mem_start_chain,
+    .read_chain = ev_mem_read_chain,
+    .verify_chain = ev_mem_verify_chain,
 };
 
 int ev_memory_open(void **impl, const ev_engine_ops **ops) {
