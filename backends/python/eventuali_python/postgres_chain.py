@@ -10,7 +10,7 @@ sync backend ``chain_head``/``read_chain``/``verify_chain``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from functools import partial
 from importlib import resources
 from typing import Any
@@ -52,7 +52,7 @@ class ChainStatements:
         )
 
 
-def chain_steps(st: Any, cfg: Any, create: bool) -> Iterator[tuple[str, Any]]:
+def chain_steps(st: Any, cfg: Any, create: bool) -> Generator[tuple[str, Any], Any, None]:
     """Steps (as :func:`~eventuali_python.postgres.schema_steps`) that start the chain if asked."""
     cs = ChainStatements(st.schema)
     (mode,) = yield (cs.read_mode, None)
