@@ -258,9 +258,10 @@ class ChainedBackend(Backend, Protocol):
       SHA-256(event_id[16] || i64 schema_version || i64 timestamp ||
       str stream_type || str event_type || str tenant || blob metadata ||
       blob payload);
-    * ``delete_stream``: one entry of kind 2 (position = ``head()``, version 0);
+    * ``delete_stream`` that removes records: one entry of kind 2 (position =
+      ``head()``, version 0);
     * ``truncate_stream`` that removes records: one entry of kind 3 (position =
-      ``head()``, version = ``before_version``);
+      ``head()``, version = one past the newest removed version);
 
     with digest 32 zero bytes for kinds 2 and 3, and ``hash`` =
     SHA-256(prev[32] || u8 kind || i64 position || i64 version || str stream_id

@@ -21,8 +21,8 @@ bytes before the first entry)::
 
 Kinds: ``1`` an appended event (position, version and stream id of the
 record); ``2`` ``delete_stream`` (position = the store's head when it ran,
-version 0); ``3`` ``truncate_stream`` (position = head, version =
-``before_version``).  Retention entries carry 32 zero bytes as digest.  The
+version 0); ``3`` ``truncate_stream`` (position = head, version = one past the
+newest removed version).  Retention entries are written only when records go.  Retention entries carry 32 zero bytes as digest.  The
 chain is insert-only: deleting or truncating removes records but keeps their
 entries (hashes reveal nothing of the data) and adds a retention entry, so a
 legitimately removed record is told apart from a dropped one.

@@ -4,7 +4,7 @@
 -- IMMEDIATE transaction when a store that holds no event yet is opened with
 -- integrity=chain.  From then on the chain is a property of the file: every
 -- engine that opens it (with or without the option) appends an entry per event
--- in the append transaction, and one per delete_stream / truncate_stream.
+-- in the append transaction, and one per delete_stream / truncate_stream that removes records.
 -- Insert-only: entries are never updated or deleted.  Byte layout of digest and
 -- hash: eventuali/integrity/chain.py.
 CREATE TABLE IF NOT EXISTS eventuali_chain (

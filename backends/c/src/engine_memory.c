@@ -489,9 +489,10 @@ static int mem_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
     mem *m = impl;
     mstream *s = stream_upsert(m, stream_id);
     if (!s) return ev_oom();
-    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
+    int chain = m->hasher && s->nrecs; /* an entry when records go */
+    int rc = chain ? ev_mem_chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
     if (rc) return rc;
-    if (m->hasher) m->nchain++;
+    if (chain) m->nchain++;
     *removed = s->nrecs;
     remove_records(m, s, 0, s->nrecs);
     for (int64_t i = 0; i < s->nsnaps; i++) free(s->snaps[i].payload);
@@ -508,7 +509,9 @@ static int mem_truncate_stream(void *impl, ev_str stream_id, int64_t before, int
     int64_t n = before - s->recs[0]->version; /* versions are contiguous */
     if (n <= 0) return EVENTUALI_OK;
     if (n > s->nrecs) n = s->nrecs;
-    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_TRUNCATE, s, before) : EVENTUALI_OK;
+    /* the entry names one past the newest removed version */
+    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_TRUNCATE, s, s->recs[n - 1]->version + 1)
+                       : EVENTUALI_OK;
     if (rc) return rc;
     if (m->hasher) m->nchain++;
     remove_records(m, s, 0, n);

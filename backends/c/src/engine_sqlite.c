@@ -693,7 +693,7 @@ static int sq_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
         bind_text(s, 1, stream_id);
         status = step_done(e, s, "tombstoning a stream");
     }
-    if (!status && e->chain) status = ev_sqchain_retention(e->chain, EV_KIND_DELETE, stream_id, 0);
+    if (!status && e->chain && *removed) status = ev_sqchain_retention(e->chain, EV_KIND_DELETE, stream_id, 0);
     if (!status) status = exec(e, "COMMIT", "committing a stream deletion");
     if (status) {
         rollback(e);
@@ -710,13 +710,15 @@ static int sq_truncate_stream(void *impl, ev_str stream_id, int64_t before, int6
         int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc != SQLITE_OK) return sq_fail(e, rc, "starting a truncation");
     }
+    int64_t newest = 0; /* the chain entry names one past the newest removed version */
+    int status = e->chain ? ev_sqchain_newest_below(e->chain, stream_id, before, &newest) : EVENTUALI_OK;
     sqlite3_stmt *s = stmt(e, S_TRUNCATE);
     bind_text(s, 1, stream_id);
     sqlite3_bind_int64(s, 2, before);
-    int status = step_done(e, s, "truncating a stream");
+    if (!status) status = step_done(e, s, "truncating a stream");
     *removed = status ? 0 : sqlite3_changes64(e->db);
     if (e->chain) {
-        if (!status && *removed) status = ev_sqchain_retention(e->chain, EV_KIND_TRUNCATE, stream_id, before);
+        if (!status && *removed) status = ev_sqchain_retention(e->chain, EV_KIND_TRUNCATE, stream_id, newest + 1);
         if (!status) status = exec(e, "COMMIT", "committing a truncation");
         if (status) {
             rollback(e);

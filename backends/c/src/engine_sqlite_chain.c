@@ -13,7 +13,7 @@
 #include "internal.h"
 #include "chain_sql.h" /* generated: static const char ev_chain_sql[] */
 
-enum { C_LAST, C_INSERT, C_READ, C_HEAD, C_COUNT };
+enum { C_LAST, C_INSERT, C_READ, C_HEAD, C_NEWEST_BELOW, C_COUNT };
 
 static const char *const CSQL[C_COUNT] = {
     [C_LAST] = "SELECT seq, kind, position, stream_id, version, digest, hash FROM eventuali_chain "
@@ -23,6 +23,7 @@ static const char *const CSQL[C_COUNT] = {
     [C_READ] = "SELECT seq, kind, position, stream_id, version, digest, hash FROM eventuali_chain "
                "WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
     [C_HEAD] = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'eventuali_events'), 0)",
+    [C_NEWEST_BELOW] = "SELECT COALESCE(max(version), 0) FROM eventuali_events WHERE stream_id = ?1 AND version < ?2",
 };
 
 struct ev_sqchain {
@@ -219,6 +220,16 @@ int ev_sqchain_retention(ev_sqchain *c, int64_t kind, ev_str stream_id, int64_t 
     if (step != SQLITE_ROW) return ev_sqlite_fail(c->db, step, "reading the head");
     if ((rc = ev_chain_link(c->hasher, prev, kind, head, version, stream_id, none, hash))) return rc;
     return insert(c, seq + 1, kind, head, stream_id, version, none, hash);
+}
+
+int ev_sqchain_newest_below(ev_sqchain *c, ev_str stream_id, int64_t before, int64_t *out) {
+    sqlite3_stmt *s = use(c, C_NEWEST_BELOW);
+    sqlite3_bind_text(s, 1, stream_id.n ? (const char *)stream_id.p : "", (int)stream_id.n, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, before);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? EVENTUALI_OK : ev_sqlite_fail(c->db, rc, "reading a stream's versions");
 }
 
 int ev_sqchain_read(ev_sqchain *c, int64_t from_seq, int64_t limit, int newest_only, ev_cb *cb) {

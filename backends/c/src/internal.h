@@ -175,6 +175,8 @@ void ev_sqchain_free(ev_sqchain *c);
 /* inside the caller's write transaction */
 int ev_sqchain_append(ev_sqchain *c, const ev_append *a, const int64_t *base, const int64_t *positions);
 int ev_sqchain_retention(ev_sqchain *c, int64_t kind, ev_str stream_id, int64_t version);
+/* the stream's newest stored version below `before` (0: none) */
+int ev_sqchain_newest_below(ev_sqchain *c, ev_str stream_id, int64_t before, int64_t *out);
 int ev_sqchain_read(ev_sqchain *c, int64_t from_seq, int64_t limit, int newest_only, ev_cb *cb);
 int ev_sqchain_verify(ev_sqchain *c, eventuali_chain_problems **out);
 

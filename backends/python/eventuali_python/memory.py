@@ -329,7 +329,7 @@ class MemoryBackend:
             stream.deleted = True
             store.forget(removed)
             store.snapshots.pop(stream_id, None)
-            if store.chain is not None:
+            if store.chain is not None and removed:
                 store.chain_retention(KIND_DELETE, stream_id, 0)
             return len(removed)
 
@@ -346,7 +346,7 @@ class MemoryBackend:
             stream.records = stream.records[keep_from:]
             store.forget(removed)
             if store.chain is not None and removed:
-                store.chain_retention(KIND_TRUNCATE, stream_id, before_version)
+                store.chain_retention(KIND_TRUNCATE, stream_id, removed[-1].version + 1)
             return len(removed)
 
     # --- integrity (capability "integrity") --------------------------------------

@@ -615,7 +615,7 @@ class SQLiteBackend(SQLiteChain):
                 "VALUES (?, '', '', 0, 1) ON CONFLICT (stream_id) DO UPDATE SET deleted = 1",
                 (stream_id,),
             )
-            if self._chained:
+            if self._chained and removed:
                 self._chain_retention(conn, KIND_DELETE, stream_id, 0)
             return removed
 
@@ -626,12 +626,17 @@ class SQLiteBackend(SQLiteChain):
         check.check_int(before_version, "before_version", 1)
 
         def body(conn: sqlite3.Connection) -> int:
+            if self._chained:  # the chain records one past the newest removed version
+                (newest,) = conn.execute(
+                    "SELECT max(version) FROM eventuali_events WHERE stream_id = ? AND version < ?",
+                    (stream_id, before_version),
+                ).fetchone()
             removed = conn.execute(
                 "DELETE FROM eventuali_events WHERE stream_id = ? AND version < ?",
                 (stream_id, before_version),
             ).rowcount
             if self._chained and removed:
-                self._chain_retention(conn, KIND_TRUNCATE, stream_id, before_version)
+                self._chain_retention(conn, KIND_TRUNCATE, stream_id, newest + 1)
             return removed
 
         return self._write(body)  # type: ignore[return-value]
