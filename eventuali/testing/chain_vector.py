@@ -65,11 +65,10 @@ def expected_entries() -> list[ChainEntry]:
 
 
 def _write() -> None:  # pragma: no cover - run by hand
-    from eventuali_python.memory import MemoryBackend
-
+    from eventuali import registry
     from eventuali.url import parse_url
 
-    backend = MemoryBackend.open(parse_url("memory://?integrity=chain"))
+    backend = registry.load("python").open(parse_url("memory://?integrity=chain"))
     run_operations(backend)
     doc = {
         "description": "Chain entries of a new integrity=chain store after eventuali.testing."
