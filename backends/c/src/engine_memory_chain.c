@@ -86,7 +86,7 @@ int ev_mem_read_chain(void *impl, int64_t from_seq, int64_t limit, int newest_on
     mem *m = impl;
     int64_t start = newest_only ? m->nchain - 1 : from_seq - 1, stop = m->nchain;
     if (start < 0) start = newest_only ? m->nchain : 0;
-    if (!newest_only && limit >= 0 && start + limit < stop) stop = start + limit;
+    if (!newest_only && limit >= 0 && limit < stop - start) stop = start + limit; /* no overflow */
     ev_chain_entry e;
     for (int64_t i = start; i < stop; i++) {
         chain_entry(m, i, &e);
