@@ -188,6 +188,16 @@ def problem(
     return ChainProblem(seq, position, stream_id, check, text)
 
 
+_MALFORMED = (TypeError, ValueError, AttributeError, OverflowError, struct.error)
+
+
+def _digest_or_none(rec: Record) -> bytes | None:
+    try:
+        return record_digest(rec)
+    except _MALFORMED:  # e.g. a payload stored as TEXT: it cannot be what was appended
+        return None
+
+
 def verify_entries(entries: Iterable[ChainEntry], records: Iterable[Record]) -> list[ChainProblem]:
     """Check a chain against the stored records; every problem found, ordered by position.
 
@@ -211,7 +221,10 @@ def verify_entries(entries: Iterable[ChainEntry], records: Iterable[Record]) -> 
         seq, kind, position, stream_id, version, digest, stored = e
         if seq != expected_seq:
             add(problem("missing_entries", seq, kind, position, version, stream_id, expected_seq))
-        linked = link(prev, kind, position, version, stream_id, digest) == stored
+        try:
+            linked = link(prev, kind, position, version, stream_id, digest) == stored
+        except _MALFORMED:  # a value of the wrong type, written behind the engine's back
+            linked = False
         if not linked:
             add(problem("broken_link", seq, kind, position, version, stream_id))
         prev = stored  # go on from the stored hash, so that later damage is located too
@@ -225,7 +238,7 @@ def verify_entries(entries: Iterable[ChainEntry], records: Iterable[Record]) -> 
                 add(problem("unchained", 0, KIND_EVENT, rec[0], rec[4], rec[2]))
                 rec = next(rec_iter, None)
             if rec is not None and rec[0] == position:
-                if rec[2] != stream_id or rec[4] != version or record_digest(rec) != digest:
+                if rec[2] != stream_id or rec[4] != version or _digest_or_none(rec) != digest:
                     add(problem("altered", seq, kind, position, version, stream_id))
                 rec = next(rec_iter, None)
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..integrity.chain import ChainEntry
 from ..records import ANY, NO_STREAM, NewRecord, StreamWrite
@@ -66,9 +66,10 @@ def expected_entries() -> list[ChainEntry]:
 
 def _write() -> None:  # pragma: no cover - run by hand
     from eventuali import registry
+    from eventuali.protocol import ChainedBackend
     from eventuali.url import parse_url
 
-    backend = registry.load("python").open(parse_url("memory://?integrity=chain"))
+    backend = cast(ChainedBackend, registry.load("python").open(parse_url("memory://?integrity=chain")))
     run_operations(backend)
     doc = {
         "description": "Chain entries of a new integrity=chain store after eventuali.testing."

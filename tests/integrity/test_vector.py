@@ -66,6 +66,7 @@ def test_both_engines_report_the_same_problems(tmp_path) -> None:
     backend.close()
     with sqlite3.connect(path) as raw:
         raw.execute("UPDATE eventuali_events SET payload = x'00' WHERE position = 4")
+        raw.execute("UPDATE eventuali_events SET metadata = 'not a blob' WHERE position = 6")
         raw.execute("DELETE FROM eventuali_events WHERE position = 7")
         raw.execute("UPDATE eventuali_chain SET hash = zeroblob(32) WHERE seq = 6")  # the delete
         raw.execute(
@@ -82,5 +83,5 @@ def test_both_engines_report_the_same_problems(tmp_path) -> None:
     # the delete entry that no longer chains excuses nothing: its stream's record is missing
     assert [(p.check, p.position, p.seq) for p in found[0]] == [
         ("missing", 3, 3), ("altered", 4, 5), ("broken_link", 4, 6), ("broken_link", 5, 7),
-        ("missing", 7, 9), ("unchained", 20, 0),
+        ("altered", 6, 8), ("missing", 7, 9), ("unchained", 20, 0),
     ]
