@@ -29,9 +29,12 @@ reopens, and also reopens in a fresh process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
+
+if TYPE_CHECKING:
+    from .integrity.chain import ChainEntry, ChainProblem
 
 CAPABILITIES = frozenset(
     {
@@ -42,6 +45,7 @@ CAPABILITIES = frozenset(
         "delete",  # delete_stream
         "truncate",  # truncate_stream
         "wait_for",  # wait_for wakes on commit (not only on timeout)
+        "integrity",  # the store keeps a hash chain (?integrity=chain): see ChainedBackend
     }
 )
 """Capability names a backend may declare; the conformance suite skips, with the
@@ -294,3 +298,49 @@ class AsyncBackend(Protocol):
     async def truncate_stream(self, stream_id: str, before_version: int) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ChainedBackend(Backend, Protocol):
+    """A backend that declares ``integrity``: the store keeps a hash chain.
+
+    The URL option ``integrity=chain`` starts a chain on a store that holds no
+    event yet (``ConfigurationError`` otherwise); from then on the chain is a
+    property of the store, kept by every engine that opens it, with or without
+    the option.  Inside each transaction that changes events, the engine adds
+    chain entries numbered ``seq`` = 1, 2, … with no gaps:
+
+    * ``append``: one entry per record, in position order: kind 1, the
+      record's position, version and stream id, and ``digest`` =
+      SHA-256(event_id[16] || i64 schema_version || i64 timestamp ||
+      str stream_type || str event_type || str tenant || blob metadata ||
+      blob payload);
+    * ``delete_stream`` that removes records: one entry of kind 2 (position =
+      ``head()``, version 0);
+    * ``truncate_stream`` that removes records: one entry of kind 3 (position =
+      ``head()``, version = one past the newest removed version);
+
+    with digest 32 zero bytes for kinds 2 and 3, and ``hash`` =
+    SHA-256(prev[32] || u8 kind || i64 position || i64 version || str stream_id
+    || digest[32]), ``prev`` being the previous entry's hash (32 zero bytes for
+    entry 1).  Integers are big-endian, ``str`` is u32 length + UTF-8, ``blob``
+    is u32 length + bytes.  Entries are never changed or removed.  A failed
+    call adds no entry.  :mod:`eventuali.integrity.chain` is the reference.
+    """
+
+    def chain_head(self) -> ChainEntry | None:
+        """The newest chain entry, or None for an empty chain."""
+        ...
+
+    def read_chain(self, from_seq: int = 1, limit: int | None = None) -> list[ChainEntry]:
+        """Entries with ``seq >= from_seq``, at most ``limit``, in ``seq`` order."""
+        ...
+
+    def verify_chain(self) -> list[ChainProblem]:
+        """Check the chain against the stored records, on one consistent read.
+
+        Returns what :func:`eventuali.integrity.chain.verify_entries` returns for
+        this store's entries and records: every problem, ordered by position,
+        built with :func:`eventuali.integrity.chain.problem`; ``[]`` = intact.
+        """
+        ...

@@ -127,9 +127,36 @@ class SQLiteOptions(NamedTuple):
     """Milliseconds to wait for another writer's lock (default 5000)."""
     read_only: bool
     """``mode=ro``: open an existing store for reading only."""
+    integrity: str | None = None
+    """``integrity=chain``: keep a hash chain (see :mod:`eventuali.integrity`); else None."""
 
 
-SQLITE_OPTIONS = ("synchronous", "busy_timeout", "mode")
+SQLITE_OPTIONS = ("synchronous", "busy_timeout", "mode", "integrity")
+INTEGRITY_MODES = ("chain",)
+
+
+def integrity_option(url: StoreURL) -> str | None:
+    """The ``integrity`` option of any scheme (``chain`` or absent); ``ConfigurationError`` else."""
+    value = url.options.get("integrity")
+    if value is None:
+        return None
+    if value.lower() not in INTEGRITY_MODES:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: integrity={value!r} is not valid; use "
+            "integrity=chain for a tamper-evident hash chain, or leave the option out"
+        )
+    return value.lower()
+
+
+def memory_options(url: StoreURL) -> str | None:
+    """Validate a ``memory://`` URL's options (only ``integrity``); return the integrity mode."""
+    unknown = sorted(set(url.options) - {"integrity"})
+    if unknown:
+        raise ConfigurationError(
+            f"store URL {url.redacted()!r}: the memory backend takes no options but "
+            f"integrity=chain, got {', '.join(unknown)}; remove the '?…' part"
+        )
+    return integrity_option(url)
 SQLITE_SYNCHRONOUS = ("full", "normal", "off")
 
 
@@ -171,4 +198,4 @@ def sqlite_options(url: StoreURL) -> SQLiteOptions:
         raise ConfigurationError(
             f"store URL {url.redacted()!r}: mode=ro needs a database file, not :memory:"
         )
-    return SQLiteOptions(path, synchronous, busy_timeout, mode == "ro")
+    return SQLiteOptions(path, synchronous, busy_timeout, mode == "ro", integrity_option(url))

@@ -54,7 +54,8 @@ extern "C" {
 /* Version of this ABI.  Bump it on ANY change to a declaration below; the
  * shim refuses a library whose eventuali_abi_version() differs from the
  * EVENTUALI_ABI_VERSION of the header it was built with. */
-#define EVENTUALI_ABI_VERSION 1
+/* 2: the hash chain (integrity=chain). */
+#define EVENTUALI_ABI_VERSION 2
 
 /* ---- status codes: one per class of eventuali/errors.py ---------------- */
 enum {
@@ -80,8 +81,11 @@ enum {
 enum {
     EVENTUALI_OPEN_SYNCHRONOUS_FULL = 1, /* SQLite: PRAGMA synchronous=FULL instead of NORMAL */
     EVENTUALI_OPEN_SYNCHRONOUS_OFF = 2,  /* SQLite: PRAGMA synchronous=OFF */
-    EVENTUALI_OPEN_READ_ONLY = 4         /* SQLite: an existing store, for reading only; writes
+    EVENTUALI_OPEN_READ_ONLY = 4,        /* SQLite: an existing store, for reading only; writes
                                           * give EVENTUALI_ERR_STORAGE and write nothing */
+    EVENTUALI_OPEN_INTEGRITY_CHAIN = 8   /* start a hash chain (a store that holds no event yet;
+                                          * CONFIGURATION otherwise).  A SQLite file that keeps one
+                                          * keeps it whatever the flags. */
 };
 /* Bits of eventuali_capabilities(), in the order of eventuali.protocol.CAPABILITIES names. */
 enum {
@@ -91,7 +95,8 @@ enum {
     EVENTUALI_CAP_CHECKPOINTS = 8,
     EVENTUALI_CAP_DELETE = 16,
     EVENTUALI_CAP_TRUNCATE = 32,
-    EVENTUALI_CAP_WAIT_FOR = 64
+    EVENTUALI_CAP_WAIT_FOR = 64,
+    EVENTUALI_CAP_INTEGRITY = 128 /* the store keeps a hash chain */
 };
 /* Expected-version sentinels (eventuali.records); exact versions are >= 0. */
 enum {
@@ -212,6 +217,45 @@ typedef struct eventuali_error_detail {
     uint8_t event_id[16];       /* DUPLICATE_EVENT */
 } eventuali_error_detail;
 
+/* Hash chain entries (eventuali.protocol.ChainedBackend states the bytes
+ * hashed).  Stream id i is strings[string_offsets[i] .. string_offsets[i+1]);
+ * digests and hashes are 32 bytes per entry, back to back. */
+typedef struct eventuali_chain {
+    int64_t count;
+    const int64_t *seqs;
+    const int64_t *kinds; /* 1 event, 2 delete_stream, 3 truncate_stream */
+    const int64_t *positions;
+    const int64_t *versions;
+    const uint8_t *strings;
+    const int64_t *string_offsets; /* count + 1 */
+    const uint8_t *digests;
+    const uint8_t *hashes;
+} eventuali_chain;
+
+/* Problem codes of eventuali_verify_chain (eventuali.integrity.chain.CHECKS). */
+enum {
+    EVENTUALI_CHAIN_BROKEN_LINK = 1,     /* the entry does not follow its predecessor's hash */
+    EVENTUALI_CHAIN_MISSING_ENTRIES = 2, /* entries other..seq-1 are gone */
+    EVENTUALI_CHAIN_ALTERED = 3,         /* the record differs from the entry */
+    EVENTUALI_CHAIN_MISSING = 4,         /* the record is gone and no later retention entry removed it */
+    EVENTUALI_CHAIN_UNCHAINED = 5,       /* a record without an entry (seq 0) */
+    EVENTUALI_CHAIN_OUT_OF_ORDER = 6,    /* an event entry at or below position `other` */
+    EVENTUALI_CHAIN_UNKNOWN_KIND = 7
+};
+
+/* Problems found by eventuali_verify_chain, ordered by (position, seq, check). */
+typedef struct eventuali_chain_problems {
+    int64_t count;
+    const int32_t *checks;
+    const int64_t *seqs;
+    const int64_t *kinds;
+    const int64_t *positions;
+    const int64_t *versions;
+    const int64_t *others;
+    const uint8_t *strings;        /* stream ids, as in eventuali_chain */
+    const int64_t *string_offsets; /* count + 1 */
+} eventuali_chain_problems;
+
 /* ---- library ------------------------------------------------------------ */
 
 /* The EVENTUALI_ABI_VERSION this library was built with. */
@@ -312,6 +356,19 @@ EVENTUALI_API int32_t eventuali_delete_stream(eventuali_store *store, const uint
 EVENTUALI_API int32_t eventuali_truncate_stream(eventuali_store *store, const uint8_t *stream_id,
                                                 int64_t stream_id_len, int64_t before_version,
                                                 int64_t *removed);
+
+/* ---- hash chain (stores with EVENTUALI_CAP_INTEGRITY; CONFIGURATION otherwise) ---- */
+
+/* Entries with seq >= from_seq (>= 1), at most `limit` (-1: no limit), in seq order. */
+EVENTUALI_API int32_t eventuali_read_chain(eventuali_store *store, int64_t from_seq, int64_t limit,
+                                           eventuali_chain **out);
+/* The newest entry (count 0 for an empty chain). */
+EVENTUALI_API int32_t eventuali_chain_head(eventuali_store *store, eventuali_chain **out);
+EVENTUALI_API void eventuali_chain_free(eventuali_chain *chain);
+/* Check every entry against its predecessor and the stored records, on one
+ * consistent read; count 0 = intact. */
+EVENTUALI_API int32_t eventuali_verify_chain(eventuali_store *store, eventuali_chain_problems **out);
+EVENTUALI_API void eventuali_chain_problems_free(eventuali_chain_problems *problems);
 
 #ifdef __cplusplus
 }

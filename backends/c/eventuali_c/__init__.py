@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from eventuali.errors import ConfigurationError, StorageError, UnknownSchemeError
 from eventuali.records import StoreURL
-from eventuali.url import sqlite_options
+from eventuali.url import memory_options, sqlite_options
 
 from ._native import abi_version, ffi, lib, library_path
 from .store import CStore, error_from_status
@@ -50,23 +50,22 @@ class CBackend:
     @classmethod
     def open(cls, url: StoreURL) -> CStore:
         if url.scheme == "memory":
-            if url.options:
-                raise ConfigurationError(
-                    f"store URL {url.redacted()!r}: the memory backend takes no options, got "
-                    f"{', '.join(sorted(url.options))}; remove the '?…' part"
-                )
-            return _open(lib.EVENTUALI_SCHEME_MEMORY, url.path, 0, -1, url)
+            chained = memory_options(url) is not None
+            flags = lib.EVENTUALI_OPEN_INTEGRITY_CHAIN if chained else 0
+            return _open(lib.EVENTUALI_SCHEME_MEMORY, url.path, flags, -1, url)
         if url.scheme != "sqlite":
             raise UnknownSchemeError(
                 f"the c backend does not serve scheme {url.scheme!r} ({url.redacted()!r}); it "
                 f"serves {', '.join(sorted(cls.schemes))}"
             )
         # The core parses the options, so both engines accept and refuse the same URLs.
-        path, synchronous, busy_timeout, read_only = sqlite_options(url)
+        path, synchronous, busy_timeout, read_only, integrity = sqlite_options(url)
         if path != ":memory:":
             # the same early, clear errors as the reference engine
             _check_sqlite_path(path, read_only)
         flags = _SYNCHRONOUS[synchronous] | (lib.EVENTUALI_OPEN_READ_ONLY if read_only else 0)
+        if integrity is not None:
+            flags |= lib.EVENTUALI_OPEN_INTEGRITY_CHAIN
         return _open(lib.EVENTUALI_SCHEME_SQLITE, path, flags, busy_timeout, url)
 
 

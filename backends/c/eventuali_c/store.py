@@ -31,6 +31,7 @@ from eventuali.errors import (
 from eventuali.records import ReadFilter, Record, Snapshot, StreamWrite
 
 from . import _native
+from .chain import ChainMethods
 
 ffi, lib = _native.ffi, _native.lib
 
@@ -42,6 +43,7 @@ _CAPABILITY_BITS = {
     "delete": lib.EVENTUALI_CAP_DELETE,
     "truncate": lib.EVENTUALI_CAP_TRUNCATE,
     "wait_for": lib.EVENTUALI_CAP_WAIT_FOR,
+    "integrity": lib.EVENTUALI_CAP_INTEGRITY,
 }
 
 _SIMPLE_ERRORS = {
@@ -221,7 +223,7 @@ def decode_records(r) -> list[Record]:
             _gc_enable()
 
 
-class CStore:
+class CStore(ChainMethods):
     """One open store served by the native library (see ``eventuali.protocol.Backend``).
 
     Thread-safe: the library serializes calls on one store with its own mutex

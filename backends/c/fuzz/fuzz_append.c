@@ -15,8 +15,11 @@ static void open_stores(void) {
     for (int i = 0; i < 2; i++) {
         if (stores[i]) eventuali_store_free(stores[i]);
         stores[i] = NULL;
-        int rc = i == 0 ? eventuali_open(EVENTUALI_SCHEME_MEMORY, NULL, 0, 0, -1, NULL, 0, &stores[i])
-                        : eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)":memory:", 8, 0, -1,
+        /* with the hash chain: every accepted record is also hashed (and a failed append chains nothing) */
+        int rc = i == 0 ? eventuali_open(EVENTUALI_SCHEME_MEMORY, NULL, 0, EVENTUALI_OPEN_INTEGRITY_CHAIN, -1,
+                                         NULL, 0, &stores[i])
+                        : eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)":memory:", 8,
+                                         EVENTUALI_OPEN_INTEGRITY_CHAIN, -1,
                                          (const uint8_t *)"fuzz", 4, &stores[i]);
         if (rc) {
             fprintf(stderr, "cannot open store %d: %s\n", i, eventuali_last_error_message());

@@ -1,7 +1,9 @@
 /*
  * fuzz_args.c - libFuzzer target: every other call that takes a buffer from
  * the caller (stream ids, checkpoint names, snapshot payloads, store names)
- * with fuzzer bytes and fuzzer integers, on both engines.
+ * with fuzzer bytes and fuzzer integers, on both engines (chained stores:
+ * retention writes chain entries; read_chain and verify_chain take fuzzer
+ * integers, and every check must find the chain intact).
  */
 #include "fuzz_common.h"
 
@@ -9,8 +11,9 @@ static eventuali_store *stores[2];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!stores[0]) {
-        if (eventuali_open(EVENTUALI_SCHEME_MEMORY, NULL, 0, 0, -1, NULL, 0, &stores[0]) ||
-            eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)":memory:", 8, 0, -1, NULL, 0, &stores[1]))
+        if (eventuali_open(EVENTUALI_SCHEME_MEMORY, NULL, 0, EVENTUALI_OPEN_INTEGRITY_CHAIN, -1, NULL, 0, &stores[0]) ||
+            eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)":memory:", 8, EVENTUALI_OPEN_INTEGRITY_CHAIN, -1,
+                           NULL, 0, &stores[1]))
             abort();
     }
     reader r = {data, size};
@@ -24,7 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     eventuali_records *recs = NULL;
     eventuali_snapshot *snap = NULL;
     int rc = 0;
-    switch (op % 11) {
+    eventuali_chain *chain = NULL;
+    eventuali_chain_problems *problems = NULL;
+    switch (op % 13) {
+    case 11: rc = eventuali_read_chain(s, a1, a2, &chain); break;
+    case 12:
+        rc = eventuali_verify_chain(s, &problems);
+        if (rc == 0 && problems->count != 0) abort(); /* only the engine wrote: intact */
+        break;
     case 0: rc = eventuali_read_stream(s, text, n, a1, a2, rd_small(&r), &recs); break;
     case 1: rc = eventuali_stream_version(s, text, n, &out); break;
     case 2: rc = eventuali_save_snapshot(s, text, n / 2, a1, a2, 0, text + n / 2, n - n / 2); break;
@@ -47,6 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     }
     if (rc < 0 || rc > EVENTUALI_ERR_CONFIGURATION) abort();
+    eventuali_chain_free(chain);
+    eventuali_chain_problems_free(problems);
     eventuali_records_free(recs);
     eventuali_snapshot_free(snap);
     free(text);

@@ -15,22 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "engine_memory.h"
 
 /* ---- string-keyed hash map (linear probing, no removal) ------------------- */
-
-typedef struct sentry {
-    uint64_t h;
-    uint8_t *key; /* owned, NUL-terminated copy; NULL = empty slot */
-    int64_t len;
-    void *ptr;
-    int64_t num;
-} sentry;
-
-typedef struct smap {
-    sentry *slots;
-    size_t cap, count;
-} smap;
 
 static uint64_t fnv(const uint8_t *p, int64_t n) {
     uint64_t h = 1469598103934665603ULL;
@@ -94,44 +81,6 @@ static sentry *smap_upsert(smap *m, const uint8_t *key, int64_t len) {
 
 /* ---- records, streams, store ---------------------------------------------- */
 
-typedef struct mstream mstream;
-
-typedef struct mrec {
-    int64_t position, version, schema_version, timestamp;
-    uint8_t id[16];
-    mstream *stream;
-    const ev_str *stream_type, *event_type, *tenant; /* interned: owned by the names map */
-    int64_t meta_len, payload_len;
-    uint8_t data[]; /* metadata then payload */
-} mrec;
-
-typedef struct msnap {
-    int64_t version, schema_version, timestamp, len;
-    uint8_t *payload;
-} msnap;
-
-struct mstream {
-    ev_str id; /* points to the streams map's key copy: stable for the store's life */
-    int64_t version;
-    int deleted;
-    mrec **recs;
-    int64_t nrecs, caprecs;
-    msnap *snaps;
-    int64_t nsnaps, capsnaps;
-    uint64_t epoch;   /* append that last planned this stream */
-    int64_t planned;  /* its version after the writes planned so far in that append */
-};
-
-typedef struct mem {
-    mrec **log;
-    int64_t nlog, caplog;
-    smap streams, names, checkpoints;
-    mrec **ids; /* open-addressing set of stored records by event id */
-    size_t idcap, idcount;
-    int64_t last_position;
-    uint64_t epoch;
-} mem;
-
 /* The interned copy of a name (stable address: the map's slots move, this does not). */
 static const ev_str *intern_name(mem *m, ev_str v) {
     sentry *e = smap_upsert(&m->names, v.p, v.n);
@@ -147,7 +96,7 @@ static const ev_str *intern_name(mem *m, ev_str v) {
     return e->ptr;
 }
 
-static int grow_ptrs(void *arrp, int64_t *cap, int64_t need, size_t elem) {
+int ev_grow_ptrs(void *arrp, int64_t *cap, int64_t need, size_t elem) {
     if (need <= *cap) return 0;
     int64_t c = *cap ? *cap : 8;
     while (c < need) c *= 2;
@@ -249,6 +198,8 @@ static void mem_destroy(void *impl) {
     for (size_t k = 0; k < m->checkpoints.cap; k++) free(m->checkpoints.slots[k].key);
     free(m->checkpoints.slots);
     free(m->ids);
+    free(m->chain);
+    ev_hasher_free(m->hasher);
     free(m);
 }
 
@@ -331,7 +282,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             goto done;
         }
     /* 3. every allocation, before anything changes */
-    if (grow_ptrs(&m->log, &m->caplog, m->nlog + a->n_records, sizeof *m->log) ||
+    if (ev_grow_ptrs(&m->log, &m->caplog, m->nlog + a->n_records, sizeof *m->log) ||
         ids_reserve(m, (size_t)a->n_records) ||
         (a->has_checkpoint && !smap_upsert(&m->checkpoints, a->checkpoint_name.p, a->checkpoint_name.n))) {
         status = ev_oom();
@@ -341,7 +292,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
         const ev_write *wr = &a->writes[w];
         mstream *s = streams[w];
         /* planned holds the final version: reserve for all writes to this stream */
-        if (grow_ptrs(&s->recs, &s->caprecs, s->nrecs + (s->planned - s->version), sizeof *s->recs)) {
+        if (ev_grow_ptrs(&s->recs, &s->caprecs, s->nrecs + (s->planned - s->version), sizeof *s->recs)) {
             status = ev_oom();
             goto done;
         }
@@ -374,6 +325,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
             fresh[nfresh++] = x;
         }
     }
+    if (m->hasher && (status = ev_mem_chain_append(m, a, streams))) goto done;
     /* 4. commit: nothing below can fail */
     for (int64_t w = 0, k = 0; w < a->n_writes; w++) {
         const ev_write *wr = &a->writes[w];
@@ -389,6 +341,7 @@ static int mem_append(void *impl, const ev_append *a, int64_t *positions_out) {
         }
     }
     nfresh = 0;
+    if (m->hasher) m->nchain += a->n_records;
     if (a->has_checkpoint)
         smap_upsert(&m->checkpoints, a->checkpoint_name.p, a->checkpoint_name.n)->num = a->checkpoint_position;
 done:
@@ -478,7 +431,7 @@ static int mem_save_snapshot(void *impl, ev_str stream_id, int64_t version, int6
         s->snaps[lo] = snap;
         return EVENTUALI_OK;
     }
-    if (grow_ptrs(&s->snaps, &s->capsnaps, s->nsnaps + 1, sizeof *s->snaps)) {
+    if (ev_grow_ptrs(&s->snaps, &s->capsnaps, s->nsnaps + 1, sizeof *s->snaps)) {
         free(copy);
         return ev_oom();
     }
@@ -536,6 +489,10 @@ static int mem_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
     mem *m = impl;
     mstream *s = stream_upsert(m, stream_id);
     if (!s) return ev_oom();
+    int chain = m->hasher && s->nrecs; /* an entry when records go */
+    int rc = chain ? ev_mem_chain_retention(m, EV_KIND_DELETE, s, 0) : EVENTUALI_OK;
+    if (rc) return rc;
+    if (chain) m->nchain++;
     *removed = s->nrecs;
     remove_records(m, s, 0, s->nrecs);
     for (int64_t i = 0; i < s->nsnaps; i++) free(s->snaps[i].payload);
@@ -552,6 +509,11 @@ static int mem_truncate_stream(void *impl, ev_str stream_id, int64_t before, int
     int64_t n = before - s->recs[0]->version; /* versions are contiguous */
     if (n <= 0) return EVENTUALI_OK;
     if (n > s->nrecs) n = s->nrecs;
+    /* the entry names one past the newest removed version */
+    int rc = m->hasher ? ev_mem_chain_retention(m, EV_KIND_TRUNCATE, s, s->recs[n - 1]->version + 1)
+                       : EVENTUALI_OK;
+    if (rc) return rc;
+    if (m->hasher) m->nchain++;
     remove_records(m, s, 0, n);
     *removed = n;
     return EVENTUALI_OK;
@@ -571,6 +533,10 @@ static const ev_engine_ops mem_ops = {
     .delete_stream = mem_delete_stream,
     .truncate_stream = mem_truncate_stream,
     .destroy = mem_destroy,
+    .chained = ev_mem_chained,
+    .start_chain = ev_mem_start_chain,
+    .read_chain = ev_mem_read_chain,
+    .verify_chain = ev_mem_verify_chain,
 };
 
 int ev_memory_open(void **impl, const ev_engine_ops **ops) {

@@ -75,15 +75,18 @@ static const char *const SQL[S_COUNT] = {
 };
 
 typedef struct sq {
+    ev_sqchain *chain; /* NULL: the file keeps no hash chain */
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
     sqlite3_stmt *multi; /* INSERT of EV_MULTI_ROWS rows */
 } sq;
 
 /* Map a SQLite failure to a status, with the SQLite message and what we were doing. */
-static int sq_fail(sq *e, int rc, const char *doing) {
+static int sq_fail(sq *e, int rc, const char *doing) { return ev_sqlite_fail(e ? e->db : NULL, rc, doing); }
+
+int ev_sqlite_fail(sqlite3 *db, int rc, const char *doing) {
     int prim = rc & 0xff;
-    const char *msg = e && e->db ? sqlite3_errmsg(e->db) : sqlite3_errstr(rc);
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
         return ev_fail(EVENTUALI_ERR_TRANSIENT,
                        "SQLite %s while %s (another process holds the write lock); retry the operation",
@@ -133,6 +136,7 @@ static void rollback(sq *e) {
 static void sq_destroy(void *impl) {
     sq *e = impl;
     if (!e) return;
+    ev_sqchain_free(e->chain);
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(e->st[i]);
     sqlite3_finalize(e->multi);
     sqlite3_close_v2(e->db);
@@ -295,6 +299,7 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
         goto fail_status;
     }
     if ((rc = check_schema_version(e, path)) != EVENTUALI_OK) goto fail_status;
+    if ((rc = ev_sqchain_open(e->db, path, flags, &e->chain)) != EVENTUALI_OK) goto fail_status;
     for (int i = 0; i < S_COUNT; i++) {
         rc = sqlite3_prepare_v3(e->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &e->st[i], NULL);
         if (rc != SQLITE_OK) {
@@ -468,6 +473,7 @@ static int sq_append(void *impl, const ev_append *a, int64_t *positions_out) {
         sqlite3_reset(s);
         if (rc != SQLITE_DONE) status = sq_fail(e, rc, "updating a stream's version");
     }
+    if (status == EVENTUALI_OK && e->chain) status = ev_sqchain_append(e->chain, a, base, positions_out);
     if (status == EVENTUALI_OK && a->has_checkpoint) {
         sqlite3_stmt *s = stmt(e, S_CHECKPOINT_SET);
         bind_text(s, 1, a->checkpoint_name);
@@ -687,6 +693,7 @@ static int sq_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
         bind_text(s, 1, stream_id);
         status = step_done(e, s, "tombstoning a stream");
     }
+    if (!status && e->chain && *removed) status = ev_sqchain_retention(e->chain, EV_KIND_DELETE, stream_id, 0);
     if (!status) status = exec(e, "COMMIT", "committing a stream deletion");
     if (status) {
         rollback(e);
@@ -697,12 +704,38 @@ static int sq_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
 
 static int sq_truncate_stream(void *impl, ev_str stream_id, int64_t before, int64_t *removed) {
     sq *e = impl;
+    *removed = 0;
+    /* with a chain, the deletion and its entry are one transaction */
+    if (e->chain) {
+        int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return sq_fail(e, rc, "starting a truncation");
+    }
+    int64_t newest = 0; /* the chain entry names one past the newest removed version */
+    int status = e->chain ? ev_sqchain_newest_below(e->chain, stream_id, before, &newest) : EVENTUALI_OK;
     sqlite3_stmt *s = stmt(e, S_TRUNCATE);
     bind_text(s, 1, stream_id);
     sqlite3_bind_int64(s, 2, before);
-    int status = step_done(e, s, "truncating a stream");
+    if (!status) status = step_done(e, s, "truncating a stream");
     *removed = status ? 0 : sqlite3_changes64(e->db);
+    if (e->chain) {
+        if (!status && *removed) status = ev_sqchain_retention(e->chain, EV_KIND_TRUNCATE, stream_id, newest + 1);
+        if (!status) status = exec(e, "COMMIT", "committing a truncation");
+        if (status) {
+            rollback(e);
+            *removed = 0;
+        }
+    }
     return status;
+}
+
+static int sq_chained(void *impl) { return ((sq *)impl)->chain != NULL; }
+
+static int sq_read_chain(void *impl, int64_t from_seq, int64_t limit, int newest_only, ev_cb *cb) {
+    return ev_sqchain_read(((sq *)impl)->chain, from_seq, limit, newest_only, cb);
+}
+
+static int sq_verify_chain(void *impl, eventuali_chain_problems **out) {
+    return ev_sqchain_verify(((sq *)impl)->chain, out);
 }
 
 const ev_engine_ops ev_sqlite_ops = {
@@ -719,4 +752,8 @@ const ev_engine_ops ev_sqlite_ops = {
     .delete_stream = sq_delete_stream,
     .truncate_stream = sq_truncate_stream,
     .destroy = sq_destroy,
+    .chained = sq_chained,
+    .start_chain = NULL, /* a file's chain starts at open (EVENTUALI_OPEN_INTEGRITY_CHAIN) */
+    .read_chain = sq_read_chain,
+    .verify_chain = sq_verify_chain,
 };

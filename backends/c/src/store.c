@@ -192,7 +192,8 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
     p.n = path_len;
     p.chars = chars;
     if ((rc = ev_text_arg(created_by, created_by_len, "created_by", 1, &cb))) return rc;
-    if (flags & ~(EVENTUALI_OPEN_SYNCHRONOUS_FULL | EVENTUALI_OPEN_SYNCHRONOUS_OFF | EVENTUALI_OPEN_READ_ONLY) ||
+    if (flags & ~(EVENTUALI_OPEN_SYNCHRONOUS_FULL | EVENTUALI_OPEN_SYNCHRONOUS_OFF | EVENTUALI_OPEN_READ_ONLY |
+                  EVENTUALI_OPEN_INTEGRITY_CHAIN) ||
         (flags & EVENTUALI_OPEN_SYNCHRONOUS_FULL && flags & EVENTUALI_OPEN_SYNCHRONOUS_OFF))
         return ev_fail(EVENTUALI_ERR_CONFIGURATION, "eventuali_open: invalid flags 0x%x", (unsigned)flags);
     if (busy_timeout_ms < -1)
@@ -201,6 +202,13 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
     engine *g = NULL;
     if (scheme == EVENTUALI_SCHEME_MEMORY) {
         rc = open_memory(p, &g);
+        if (!rc && (flags & EVENTUALI_OPEN_INTEGRITY_CHAIN)) { /* a shared store: under its lock */
+            pthread_mutex_lock(&g->mu);
+            rc = g->ops->start_chain(g->impl);
+            if (!rc) g->caps |= EVENTUALI_CAP_INTEGRITY;
+            pthread_mutex_unlock(&g->mu);
+            if (rc) engine_release(g);
+        }
     } else if (scheme == EVENTUALI_SCHEME_SQLITE) {
         if (path_len == 0)
             return ev_fail(EVENTUALI_ERR_CONFIGURATION,
@@ -219,7 +227,8 @@ EVENTUALI_API int32_t eventuali_open(int32_t scheme, const uint8_t *path, int64_
         rc = ev_sqlite_open(cpath, flags, busy_timeout_ms, cb, &impl, &ops);
         free(cpath);
         if (!rc) {
-            uint32_t caps = MEMORY_CAPS | (in_memory ? 0 : EVENTUALI_CAP_PERSISTENT | EVENTUALI_CAP_MULTI_PROCESS);
+            uint32_t caps = MEMORY_CAPS | (in_memory ? 0 : EVENTUALI_CAP_PERSISTENT | EVENTUALI_CAP_MULTI_PROCESS) |
+                            (ops->chained(impl) ? EVENTUALI_CAP_INTEGRITY : 0);
             g = engine_new(ops, impl, caps, !in_memory);
             if (!g) {
                 ops->destroy(impl);
@@ -284,6 +293,18 @@ static void leave(eventuali_store *h, engine *g) {
     if (--h->active == 0) pthread_cond_broadcast(&h->idle);
     pthread_mutex_unlock(&h->mu);
 }
+
+ev_engine *ev_store_enter(eventuali_store *h, const ev_engine_ops **ops, void **impl, uint32_t *caps) {
+    engine *g = enter(h);
+    if (g) {
+        *ops = g->ops;
+        *impl = g->impl;
+        *caps = g->caps;
+    }
+    return g;
+}
+
+void ev_store_leave(eventuali_store *h, ev_engine *g) { leave(h, g); }
 
 #define ENTER(h)                                      \
     engine *g = enter(h);                             \

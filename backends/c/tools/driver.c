@@ -183,6 +183,39 @@ static void closed_handle_checks(eventuali_store *s) {
     eventuali_store_free(s);
 }
 
+/* integrity=chain: entries for appends and retention, reads of the chain, an intact check */
+static void chain_workload(eventuali_store *s) {
+    int64_t removed;
+    uint32_t caps = 0;
+    eventuali_chain *c = NULL;
+    eventuali_chain_problems *p = NULL;
+    CHECK(eventuali_capabilities(s, &caps) == 0 && (caps & EVENTUALI_CAP_INTEGRITY));
+    CHECK(eventuali_chain_head(s, &c) == 0 && c && c->count == 0);
+    eventuali_chain_free(c);
+    CHECK(append_n(s, "a", EVENTUALI_NO_STREAM, 3, "t", NULL) == 0);
+    CHECK(append_n(s, "b", EVENTUALI_NO_STREAM, 2, "", NULL) == 0);
+    CHECK(append_n(s, "a", 1, 1, "t", NULL) == EVENTUALI_ERR_CONCURRENCY); /* chains nothing */
+    CHECK(eventuali_truncate_stream(s, (const uint8_t *)"a", 1, 3, &removed) == 0 && removed == 2);
+    CHECK(eventuali_delete_stream(s, (const uint8_t *)"b", 1, &removed) == 0 && removed == 2);
+    CHECK(eventuali_read_chain(s, 1, -1, &c) == 0 && c && c->count == 7);
+    if (c && c->count == 7) {
+        CHECK(c->kinds[5] == 3 && c->versions[5] == 3 && c->kinds[6] == 2);
+        CHECK(c->string_offsets[7] - c->string_offsets[6] == 1 && c->strings[c->string_offsets[6]] == 'b');
+    }
+    eventuali_chain_free(c);
+    CHECK(eventuali_read_chain(s, 6, 1, &c) == 0 && c && c->count == 1 && c->seqs[0] == 6);
+    eventuali_chain_free(c);
+    CHECK(eventuali_chain_head(s, &c) == 0 && c && c->count == 1 && c->seqs[0] == 7);
+    eventuali_chain_free(c);
+    CHECK(eventuali_read_chain(s, 0, -1, &c) == EVENTUALI_ERR_INVALID_INPUT && c == NULL);
+    CHECK(eventuali_read_chain(s, 1, 0, &c) == EVENTUALI_ERR_INVALID_INPUT && c == NULL);
+    CHECK(eventuali_read_chain(s, 1, -1, NULL) == EVENTUALI_ERR_INVALID_INPUT);
+    CHECK(eventuali_verify_chain(s, &p) == 0 && p && p->count == 0);
+    eventuali_chain_problems_free(p);
+    eventuali_chain_free(NULL);
+    eventuali_chain_problems_free(NULL);
+}
+
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "/tmp/eventuali-driver.db";
     char wal[1024], shm[1024];
@@ -218,6 +251,28 @@ int main(int argc, char **argv) {
     workload(file, file2);
     closed_handle_checks(file);
     closed_handle_checks(file2);
+
+    eventuali_store *chained = NULL, *plain = NULL;
+    eventuali_chain_problems *problems = NULL;
+    CHECK(eventuali_open(EVENTUALI_SCHEME_MEMORY, NULL, 0, EVENTUALI_OPEN_INTEGRITY_CHAIN, -1, NULL, 0,
+                         &chained) == 0);
+    next_id = 20000;
+    chain_workload(chained);
+    eventuali_store_free(chained);
+    CHECK(eventuali_open(EVENTUALI_SCHEME_MEMORY, (const uint8_t *)"shared2", 7, 0, -1, NULL, 0, &plain) == 0);
+    CHECK(append_n(plain, "x", EVENTUALI_NO_STREAM, 1, "", NULL) == 0);
+    CHECK(eventuali_verify_chain(plain, &problems) == EVENTUALI_ERR_CONFIGURATION && problems == NULL);
+    CHECK(eventuali_open(EVENTUALI_SCHEME_MEMORY, (const uint8_t *)"shared2", 7, EVENTUALI_OPEN_INTEGRITY_CHAIN,
+                         -1, NULL, 0, &chained) == EVENTUALI_ERR_CONFIGURATION && chained == NULL);
+    eventuali_store_free(plain);
+    unlink(path);
+    unlink(wal);
+    unlink(shm);
+    CHECK(eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)path, (int64_t)strlen(path),
+                         EVENTUALI_OPEN_INTEGRITY_CHAIN, -1, NULL, 0, &chained) == 0);
+    next_id = 30000;
+    chain_workload(chained);
+    eventuali_store_free(chained);
 
     eventuali_store *bad = NULL;
     CHECK(eventuali_open(EVENTUALI_SCHEME_SQLITE, (const uint8_t *)"/nonexistent/dir/x.db", 21, 0, -1, NULL, 0,

@@ -23,6 +23,16 @@ from eventuali.errors import (
     StoreClosedError,
     StreamDeletedError,
 )
+from eventuali.integrity.chain import (
+    GENESIS,
+    KIND_DELETE,
+    KIND_TRUNCATE,
+    ChainEntry,
+    ChainProblem,
+    event_entries,
+    retention_entry,
+    verify_entries,
+)
 from eventuali.records import (
     ReadFilter,
     Record,
@@ -31,6 +41,7 @@ from eventuali.records import (
     StreamWrite,
     expected_version_matches,
 )
+from eventuali.url import memory_options
 
 _make_record = partial(tuple.__new__, Record)
 
@@ -48,8 +59,10 @@ class _Stream:
 class _Store:
     """The data of one memory store, shared by every backend opened on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, chained: bool = False) -> None:
         self.lock = threading.Lock()
+        # ?integrity=chain: the hash chain, insert-only (see eventuali.integrity.chain).
+        self.chain: list[ChainEntry] | None = [] if chained else None
         self.changed = threading.Condition(self.lock)
         self.log: list[Record] = []  # every stored record, in position order
         self.positions: list[int] = []  # log's positions, for bisect
@@ -68,6 +81,15 @@ class _Store:
         self.log = [r for r in self.log if r.position not in gone]
         self.positions = [r.position for r in self.log]
 
+    def chain_retention(self, kind: int, stream_id: str, version: int) -> None:
+        """Record a delete/truncate in the chain (caller holds the lock; chain is on)."""
+        chain = self.chain
+        assert chain is not None
+        prev = chain[-1].hash if chain else GENESIS
+        chain.append(
+            retention_entry(prev, len(chain) + 1, kind, self.last_position, stream_id, version)
+        )
+
 
 _named_stores: dict[str, _Store] = {}
 _named_lock = threading.Lock()
@@ -82,21 +104,28 @@ class MemoryBackend:
         self._store = store if store is not None else _Store()
         self._name = name
         self._closed = False
+        if self._store.chain is not None:
+            self.capabilities = MemoryBackend.capabilities | {"integrity"}
 
     @classmethod
     def open(cls, url: StoreURL) -> MemoryBackend:
-        if url.options:
-            raise ConfigurationError(
-                f"store URL {url.redacted()!r}: the memory backend takes no options, got "
-                f"{', '.join(sorted(url.options))}; remove the '?…' part"
-            )
+        chained = memory_options(url) is not None
         name = url.path
         if not name:
-            return cls()
+            return cls(_Store(chained))
         with _named_lock:
             store = _named_stores.get(name)
             if store is None:
-                store = _named_stores[name] = _Store()
+                store = _named_stores[name] = _Store(chained)
+            elif chained and store.chain is None:
+                with store.lock:
+                    if store.streams:
+                        raise ConfigurationError(
+                            f"store URL {url.redacted()!r}: memory://{name} already holds events "
+                            "without a hash chain, so integrity=chain cannot cover them; use a "
+                            "new store name"
+                        )
+                    store.chain = []
         return cls(store, name)
 
     def __repr__(self) -> str:
@@ -159,6 +188,10 @@ class MemoryBackend:
                 ids.update(rec[0] for rec in records)
             store.positions.extend(positions)
             store.last_position = position
+            chain = store.chain
+            if chain is not None and positions:
+                prev = chain[-1].hash if chain else GENESIS
+                chain.extend(event_entries(prev, len(chain) + 1, store.log[-len(positions):]))
             if checkpoint is not None:
                 store.checkpoints[checkpoint[0]] = checkpoint[1]
             if positions:
@@ -296,6 +329,8 @@ class MemoryBackend:
             stream.deleted = True
             store.forget(removed)
             store.snapshots.pop(stream_id, None)
+            if store.chain is not None and removed:
+                store.chain_retention(KIND_DELETE, stream_id, 0)
             return len(removed)
 
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
@@ -310,7 +345,37 @@ class MemoryBackend:
             removed = stream.records[:keep_from]
             stream.records = stream.records[keep_from:]
             store.forget(removed)
+            if store.chain is not None and removed:
+                store.chain_retention(KIND_TRUNCATE, stream_id, removed[-1].version + 1)
             return len(removed)
+
+    # --- integrity (capability "integrity") --------------------------------------
+
+    def _chain(self) -> list[ChainEntry]:
+        chain = self._open_store().chain
+        if chain is None:
+            raise ConfigurationError(
+                f"memory://{self._name} keeps no hash chain; open it with ?integrity=chain"
+            )
+        return chain
+
+    def chain_head(self) -> ChainEntry | None:
+        with self._store.lock:
+            chain = self._chain()
+            return chain[-1] if chain else None
+
+    def read_chain(self, from_seq: int = 1, limit: int | None = None) -> list[ChainEntry]:
+        check.check_int(from_seq, "from_seq", 1)
+        check.check_optional_int(limit, "limit", 1)
+        with self._store.lock:
+            chain = self._chain()
+            return chain[from_seq - 1 : None if limit is None else from_seq - 1 + limit]
+
+    def verify_chain(self) -> list[ChainProblem]:
+        with self._store.lock:
+            chain = list(self._chain())
+            log = list(self._store.log)
+        return verify_entries(chain, log)
 
     # --- lifecycle -------------------------------------------------------------
 

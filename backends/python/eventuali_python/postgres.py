@@ -62,6 +62,9 @@ from eventuali.records import (
     StoreURL,
     StreamWrite,
 )
+from eventuali.url import integrity_option
+
+from .postgres_chain import PostgresChain, chain_steps
 
 SCHEMA_VERSION = 2
 """Version of eventuali/schema/postgresql.sql this engine writes."""
@@ -112,7 +115,8 @@ _SERVER_START_SETTINGS = ("shared_preload_libraries", "shared_buffers", "max_con
                           "wal_level", "max_wal_senders")
 _SETTING_VALUE_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
 VALID_OPTIONS = (
-    tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH + ("synchronous_commit", "command_timeout")
+    tuple(sorted(_OPTION_DEFAULTS)) + _LIBPQ_PASSTHROUGH
+    + ("synchronous_commit", "command_timeout", "integrity")
     + _SESSION_SETTINGS
 )
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -130,6 +134,8 @@ class PostgresConfig:
     pool_timeout: float
     max_lifetime: float
     connect_timeout: int
+    integrity: str | None = None
+    """``integrity=chain``: start a hash chain (see postgres_chain)."""
 
     @property
     def pool_options(self) -> dict:
@@ -260,6 +266,7 @@ class PostgresConfig:
             pool_timeout=pool_timeout,
             max_lifetime=pool_recycle,
             connect_timeout=connect_timeout,
+            integrity=integrity_option(url),
         )
 
 
@@ -354,10 +361,17 @@ class Statements:
             f"INSERT INTO {s}.eventuali_streams (stream_id, stream_type, version, deleted) "
             "VALUES (%s, '', 0, true) ON CONFLICT (stream_id) DO UPDATE SET deleted = true"
         )
-        self.delete_events = f"DELETE FROM {s}.eventuali_events WHERE stream_id = %s"
+        # eventuali.retention marks the engine's own deletions for the hash chain's
+        # trigger (postgresql_chain.sql), which ignores any other DELETE.
+        retention = "WITH r AS (SELECT set_config('eventuali.retention', 'on', true)) "
+        self.delete_events = (
+            f"{retention}DELETE FROM {s}.eventuali_events WHERE stream_id = %s "
+            "AND EXISTS (SELECT FROM r)"
+        )
         self.delete_snapshots = f"DELETE FROM {s}.eventuali_snapshots WHERE stream_id = %s"
         self.truncate = (
-            f"DELETE FROM {s}.eventuali_events WHERE stream_id = %s AND version < %s"
+            f"{retention}DELETE FROM {s}.eventuali_events WHERE stream_id = %s AND version < %s "
+            "AND EXISTS (SELECT FROM r)"
         )
 
 
@@ -550,6 +564,12 @@ def connect_error(exc: BaseException, cfg: PostgresConfig) -> Exception:
 
 
 def schema_steps(st: Statements, cfg: PostgresConfig, engine: str, create: bool = True):
+    """The base schema's steps, then the hash chain's (postgres_chain.chain_steps)."""
+    yield from _base_steps(st, cfg, engine, create)
+    yield from chain_steps(st, cfg, create)
+
+
+def _base_steps(st: Statements, cfg: PostgresConfig, engine: str, create: bool = True):
     """Generator of (sql, params) steps that create or migrate the schema.
 
     Written once for both engines: the caller runs each step in one transaction
@@ -671,7 +691,7 @@ class _Listener:
         self.thread.join(timeout=2)
 
 
-class PostgresBackend:
+class PostgresBackend(PostgresChain):
     """A store in one PostgreSQL schema, served through a psycopg_pool.ConnectionPool.
 
     Thread-safe: every call borrows a pooled connection for its duration.
@@ -712,7 +732,11 @@ class PostgresBackend:
             name=f"eventuali:{cfg.schema}",
             open=True,
         )
-        return cls(cfg, pool)
+        backend = cls(cfg, pool)
+        with backend._conn("open") as c:
+            if backend._chained(c):
+                backend.capabilities = CAPABILITIES | {"integrity"}
+        return backend
 
     # --- plumbing ------------------------------------------------------------
 

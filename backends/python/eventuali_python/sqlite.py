@@ -46,6 +46,7 @@ from eventuali.errors import (
     StreamDeletedError,
     TransientStorageError,
 )
+from eventuali.integrity.chain import KIND_DELETE, KIND_TRUNCATE
 from eventuali.records import (
     ReadFilter,
     Record,
@@ -57,6 +58,9 @@ from eventuali.records import (
 from eventuali.url import sqlite_options
 
 from . import __version__, sqlite_nowait
+from .sqlite_chain import _HEAD, SQLiteChain
+from .sqlite_chain import COLUMNS as _COLUMNS
+from .sqlite_chain import split_statements as _statements
 
 SCHEMA_VERSION = 1
 """The newest schema this engine reads and writes."""
@@ -67,10 +71,6 @@ POLL_INTERVAL = 0.05
 _make_record = partial(tuple.__new__, Record)
 _make_snapshot = partial(tuple.__new__, Snapshot)
 
-_COLUMNS = (
-    "position, event_id, stream_id, stream_type, version, event_type, "
-    "schema_version, timestamp, tenant, metadata, payload"
-)
 _INSERT_EVENT = (
     "INSERT INTO eventuali_events (event_id, stream_id, stream_type, version, event_type, "
     "schema_version, timestamp, tenant, metadata, payload) VALUES "
@@ -93,23 +93,11 @@ _UPSERT_CHECKPOINT = (
     "INSERT INTO eventuali_checkpoints (name, position) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
 )
-_HEAD = "SELECT seq FROM sqlite_sequence WHERE name = 'eventuali_events'"
 
 
 def schema_sql() -> str:
     """The text of ``eventuali/schema/sqlite.sql``."""
     return resources.files("eventuali").joinpath("schema/sqlite.sql").read_text("utf-8")
-
-
-def _statements(script: str) -> list[str]:
-    """Split the schema script into statements (``executescript`` would COMMIT our transaction)."""
-    out, buf = [], ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            out.append(buf)
-            buf = ""
-    return out
 
 
 # One condition per database file in this process, shared by every backend on
@@ -126,11 +114,16 @@ def _condition_for(key: str) -> threading.Condition:
         return cond
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLiteChain):
     """A :class:`eventuali.protocol.Backend` on one SQLite file (or ``:memory:``)."""
 
     def __init__(
-        self, path: str, synchronous: str = "normal", busy_timeout: int = 5000, mode: str = "rw"
+        self,
+        path: str,
+        synchronous: str = "normal",
+        busy_timeout: int = 5000,
+        mode: str = "rw",
+        integrity: str | None = None,
     ) -> None:
         self.path = path
         self._memory = path == ":memory:"
@@ -148,6 +141,13 @@ class SQLiteBackend:
         self._synchronous, self._busy_timeout = synchronous.lower(), busy_timeout  # call_nowait
         self._busy_zero = False  # call_nowait set busy_timeout 0; call_waiting restores it
         self._conn = self._connect(synchronous, busy_timeout)
+        try:
+            self._chained = self._open_chain(self._conn, integrity)
+        except BaseException:
+            self._conn.close()
+            raise
+        if self._chained:
+            self.capabilities = self.capabilities | {"integrity"}
 
     # The async API's inline path (a call runs on the event loop only if it cannot wait).
     call_nowait = sqlite_nowait.call_nowait
@@ -156,7 +156,13 @@ class SQLiteBackend:
     @classmethod
     def open(cls, url: StoreURL) -> SQLiteBackend:
         opts = sqlite_options(url)
-        return cls(opts.path, opts.synchronous, opts.busy_timeout, "ro" if opts.read_only else "rw")
+        return cls(
+            opts.path,
+            opts.synchronous,
+            opts.busy_timeout,
+            "ro" if opts.read_only else "rw",
+            opts.integrity,
+        )
 
     def __repr__(self) -> str:
         return f"<SQLiteBackend {self.path}{' closed' if self._closed else ''}>"
@@ -390,6 +396,8 @@ class SQLiteBackend:
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
             positions = list(range(last - len(rows) + 1, last + 1))
             conn.executemany(_UPSERT_STREAM, stream_rows)
+            if self._chained:
+                self._chain_events(conn, positions, rows)
         if checkpoint is not None:
             conn.execute(_UPSERT_CHECKPOINT, checkpoint)
         return positions
@@ -613,6 +621,8 @@ class SQLiteBackend:
                 "VALUES (?, '', '', 0, 1) ON CONFLICT (stream_id) DO UPDATE SET deleted = 1",
                 (stream_id,),
             )
+            if self._chained and removed:
+                self._chain_retention(conn, KIND_DELETE, stream_id, 0)
             return removed
 
         return self._write(body)  # type: ignore[return-value]
@@ -620,12 +630,22 @@ class SQLiteBackend:
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
         check.check_stream_id(stream_id)
         check.check_int(before_version, "before_version", 1)
-        return self._write(  # type: ignore[return-value]
-            lambda conn: conn.execute(
+
+        def body(conn: sqlite3.Connection) -> int:
+            if self._chained:  # the chain records one past the newest removed version
+                (newest,) = conn.execute(
+                    "SELECT max(version) FROM eventuali_events WHERE stream_id = ? AND version < ?",
+                    (stream_id, before_version),
+                ).fetchone()
+            removed = conn.execute(
                 "DELETE FROM eventuali_events WHERE stream_id = ? AND version < ?",
                 (stream_id, before_version),
             ).rowcount
-        )
+            if self._chained and removed:
+                self._chain_retention(conn, KIND_TRUNCATE, stream_id, newest + 1)
+            return removed
+
+        return self._write(body)  # type: ignore[return-value]
 
     # --- lifecycle -------------------------------------------------------------
 
