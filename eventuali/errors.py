@@ -150,3 +150,12 @@ class UnknownKeyError(DecryptionError):
 
     def __reduce__(self):
         return (type(self), (self.key_id, str(self)))
+
+
+class ClearTextRecordError(DecryptionError):
+    """A strict encrypted store read a record (or snapshot) stored in clear text.
+
+    Strict mode is the default of every codec that encrypts: a clear payload
+    on such a store was either written before encryption was turned on (open
+    with ``strict=False`` and migrate) or put there by someone else.
+    """

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from .errors import ConfigurationError, SerializationError
+from .errors import ClearTextRecordError, ConfigurationError, SerializationError
 from .event import Event, EventRegistry, UnknownEvent, registry
 from .ids import uuid7
 from .records import NewRecord, Record
@@ -78,6 +78,14 @@ class BoundPayloadTransform(Protocol):
 AnyPayloadTransform = PayloadTransform | BoundPayloadTransform
 
 
+def _metadata_identity(event_id: bytes, stream_id: str, version: int | None) -> RecordIdentity:
+    """What a record's encrypted metadata is bound to: its event, never its payload's slot.
+
+    The NUL cannot occur in a stream id, so this identity is nobody's payload identity.
+    """
+    return RecordIdentity(event_id, stream_id + "\x00metadata", version)
+
+
 def to_micros(ts: datetime) -> int:
     """An aware datetime as integer microseconds since the epoch (naive = UTC)."""
     if ts.tzinfo is None:
@@ -96,8 +104,11 @@ class EventCodec:
         self,
         events: EventRegistry | None = None,
         transforms: Sequence[AnyPayloadTransform] = (),
+        *,
+        strict: bool | None = None,
     ) -> None:
         self.events = events or registry
+        self._strict = strict
         self.transforms: list[AnyPayloadTransform] = []
         self._by_tag: dict[bytes, AnyPayloadTransform] = {}
         self._binds_identity: set[bytes] = set()
@@ -119,6 +130,22 @@ class EventCodec:
         self._by_tag[tag] = transform
         if getattr(transform, "binds_identity", False):
             self._binds_identity.add(tag)
+
+    @property
+    def encrypts(self) -> bool:
+        """True when a transform binds each record's identity (authenticated encryption)."""
+        return bool(self._binds_identity)
+
+    @property
+    def strict(self) -> bool:
+        """Refuse clear-text records: the default (``strict=None``) is on exactly when encrypting.
+
+        A strict codec loads only records whose outermost layer is encryption,
+        and whose metadata, if any, is encrypted too; anything else raises
+        :class:`~eventuali.errors.ClearTextRecordError`.  ``strict=False`` reads
+        stores that hold records written before encryption was turned on.
+        """
+        return self._strict if self._strict is not None else bool(self._binds_identity)
 
     # --- writing --------------------------------------------------------------
 
@@ -168,6 +195,13 @@ class EventCodec:
                 },
                 separators=(",", ":"),
             ).encode()
+            if self._binds_identity:
+                # The column only repeats the envelope (the payload has it all);
+                # on an encrypted store it is encrypted too, bound to its own identity.
+                metadata = self.wrap(
+                    metadata, _metadata_identity(d["event_id"].bytes, d["aggregate_id"],
+                                                 d["aggregate_version"])
+                )
         return NewRecord(
             d["event_id"].bytes,
             d["event_type"],
@@ -192,6 +226,36 @@ class EventCodec:
         return payload
 
     # --- reading --------------------------------------------------------------
+
+    def decode_metadata(self, record: Record) -> dict[str, str]:
+        """The record's metadata column (causation, correlation, user ids) as a dict.
+
+        Decrypts it on an encrypted store; ``{}`` when the record has none.
+        """
+        meta = record.metadata
+        if not meta:
+            return {}
+        if meta[:1] != b"{":
+            meta = self.unwrap(meta, _metadata_identity(record.event_id, record.stream_id, record.version))
+        elif self.strict:
+            raise self._clear_error(record, "metadata")
+        try:
+            data = json.loads(meta)
+        except ValueError as exc:
+            raise SerializationError(
+                f"metadata of the event at position {record.position} is not JSON: {exc}"
+            ) from exc
+        return data if isinstance(data, dict) else {}
+
+    def _clear_error(self, record: Record, what: str) -> ClearTextRecordError:
+        return ClearTextRecordError(
+            f"the {what} of the event at position {record.position} (stream "
+            f"{record.stream_id!r}, version {record.version}, type {record.event_type!r}) is "
+            "stored in clear text, and this codec encrypts and is strict; if the store holds "
+            "events written before encryption was turned on, open it with strict=False "
+            "(encrypted_codec(keys, strict=False)) and migrate them (docs/security.md, "
+            "'Strict mode'); otherwise someone wrote this record without the key"
+        )
 
     def unwrap(
         self, payload: bytes, identity: RecordIdentity | None = None, layers: int | None = None
@@ -238,6 +302,12 @@ class EventCodec:
 
     def _decode(self, record: Record) -> Event:
         payload = record.payload
+        if self._binds_identity and self.strict:
+            # The outermost layer must be one that authenticates the record.
+            if payload[:1] not in self._binds_identity:
+                raise self._clear_error(record, "payload")
+            if record.metadata[:1] == b"{":
+                raise self._clear_error(record, "metadata")
         if payload[:1] != b"{":
             payload = self.unwrap(
                 payload, RecordIdentity(record.event_id, record.stream_id, record.version)
@@ -273,6 +343,8 @@ class EventCodec:
         append = out.append
         validators: dict[tuple[str, int], Any] = {}
         resolve = self.events.resolve
+        # A strict codec sends every record through decode(), which checks it.
+        fast = not (self._binds_identity and self.strict)
         for r in records:
             key = (r.event_type, r.schema_version)
             validate: Any = validators.get(key)
@@ -285,7 +357,7 @@ class EventCodec:
                 )
                 validators[key] = validate
             payload = r.payload
-            if validate and payload[:1] == b"{":
+            if validate and fast and payload[:1] == b"{":
                 try:
                     ev = validate(payload)
                 except ValidationError:

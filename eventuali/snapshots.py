@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .aggregate import Aggregate
-from .errors import ConfigurationError, InvalidInputError, SerializationError
+from .errors import ClearTextRecordError, ConfigurationError, InvalidInputError, SerializationError
 from .records import Snapshot, StreamWrite
 from .serialization import EventCodec, RecordIdentity
 
@@ -131,8 +131,14 @@ def protect(payload: bytes, codec: EventCodec, stream_id: str, version: int) -> 
 
 
 def unprotect(payload: bytes, codec: EventCodec, stream_id: str, version: int) -> bytes:
-    """Undo :func:`protect` (a payload written without transforms is returned as it is)."""
+    """Undo :func:`protect` (a payload written without transforms is returned as it is,
+    unless the codec is strict: then it is refused, and the state is rebuilt)."""
     if payload[: len(_PROTECTED)] != _PROTECTED or len(payload) <= len(_PROTECTED):
+        if codec.encrypts and codec.strict:
+            raise ClearTextRecordError(
+                f"snapshot of {stream_id!r} at version {version} is stored in clear text on a "
+                "strict encrypted store"
+            )
         return payload
     layers = payload[len(_PROTECTED)]
     ident = RecordIdentity(_SNAPSHOT_EVENT_ID, stream_id, version)

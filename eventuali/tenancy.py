@@ -44,7 +44,7 @@ from .observers import written as _observe_written
 from .protocol import AsyncBackend
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from .serialization import EventCodec, RecordIdentity
-from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning
+from .snapshots import _PROTECTED, SnapshotConfig, SnapshotService, SnapshotWarning
 from .snapshots import _continue as _continue_from_snapshot
 from .store import EventStore, _resolve_url
 from .url import parse_url
@@ -316,6 +316,10 @@ class TenantScopedBackend:
             # A layer that does not decode raises SerializationError (DecryptionError
             # for a wrong key); the snapshot's readers catch it and rebuild.
             payload = codec.unwrap(payload[len(_LEGACY_WRAPPED) + 1 :], ident, layers)
+            if payload[: len(_PROTECTED)] != _PROTECTED:
+                # The legacy layer was the protection: mark it as protected with no
+                # layer left, so that a strict codec does not take it for clear text.
+                payload = _PROTECTED + b"\x00" + payload
             snap = snap._replace(payload=payload)
         return snap
 

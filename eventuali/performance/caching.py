@@ -428,13 +428,16 @@ class CachedEventStore:
             l2 = codec.wrap(body, RecordIdentity(_CACHE_ID, key, agg.version))
         return header + body, header + l2
 
-    def _decode(self, key: str, cls: type[A], raw: bytes) -> tuple[int, bytes] | None:
+    def _decode(self, key: str, cls: type[A], raw: bytes, level: int = 1) -> tuple[int, bytes] | None:
         if len(raw) < _ENTRY_HEADER.size:
             return None
         magic, fp, version = _ENTRY_HEADER.unpack_from(raw)
         if magic != _ENTRY_MAGIC or fp != layout_fingerprint(cls):
             return None  # another format or another layout of the class: a miss
         body = raw[_ENTRY_HEADER.size :]
+        codec = self.store.codec
+        if level == 2 and body[:1] == b"{" and codec.encrypts and codec.strict:
+            return None  # clear text in Redis on a strict encrypted store: not ours, a miss
         if body[:1] != b"{":
             try:
                 body = self.store.codec.unwrap(body, RecordIdentity(_CACHE_ID, key, version))
@@ -449,7 +452,7 @@ class CachedEventStore:
         cache, stats = self.cache, self.cache.stats
         key = self._key(aggregate_class, aggregate_id)
         raw, level = await cache.get(key)
-        entry = self._decode(key, aggregate_class, raw) if raw is not None else None
+        entry = self._decode(key, aggregate_class, raw, level) if raw is not None else None
         if entry is not None:
             version, body = entry
             if cache.invalidation == "ttl":

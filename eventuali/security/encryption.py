@@ -188,13 +188,17 @@ class EventEncryption:
         return f"EventEncryption({self.keys!r})"
 
 
-def encrypted_codec(keys: KeyManager, *, compress: bool = True, **codec_args) -> EventCodec:
+def encrypted_codec(
+    keys: KeyManager, *, compress: bool = True, strict: bool = True, **codec_args
+) -> EventCodec:
     """An :class:`EventCodec` that (optionally) compresses, then encrypts every payload.
 
-    Compression must come first: ciphertext does not compress.
+    Compression must come first: ciphertext does not compress.  ``strict``
+    (the default) refuses clear-text records, snapshots and cache entries;
+    ``strict=False`` is for stores holding records from before encryption.
     """
     from ..compression import ZlibCompression
 
     transforms: list[AnyPayloadTransform] = [ZlibCompression()] if compress else []
     transforms.append(EventEncryption(keys))
-    return EventCodec(transforms=transforms, **codec_args)
+    return EventCodec(transforms=transforms, strict=strict, **codec_args)
