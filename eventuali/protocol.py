@@ -138,6 +138,9 @@ class Backend(Protocol):
 
         Later appends raise ``StreamDeletedError``; reads return ``[]``.  Returns
         the number of records removed.  Deleting an unknown stream tombstones it.
+        An engine that keeps files leaves no bytes of the removed records in them
+        where it can (SQLite: ``secure_delete`` and a WAL checkpoint): forgetting a
+        subject relies on it (see docs/security.md).
         """
         ...
 

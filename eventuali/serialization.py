@@ -18,6 +18,7 @@ undo without any setting.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from .errors import ClearTextRecordError, ConfigurationError, SerializationError
 from .event import Event, EventRegistry, UnknownEvent, registry
 from .ids import uuid7
+from .personal import PERSONAL_MARK, KeysNeeded, personal_spec
 from .records import NewRecord, Record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -106,9 +108,13 @@ class EventCodec:
         transforms: Sequence[AnyPayloadTransform] = (),
         *,
         strict: bool | None = None,
+        personal: Any = None,
     ) -> None:
         self.events = events or registry
         self._strict = strict
+        self.personal = personal
+        """A :class:`~eventuali.security.PersonalData`: encrypt personal fields per subject."""
+        self._ring: Any = None
         self.transforms: list[AnyPayloadTransform] = []
         self._by_tag: dict[bytes, AnyPayloadTransform] = {}
         self._binds_identity: set[bytes] = set()
@@ -130,6 +136,12 @@ class EventCodec:
         self._by_tag[tag] = transform
         if getattr(transform, "binds_identity", False):
             self._binds_identity.add(tag)
+
+    def bound(self, ring: Any) -> EventCodec:
+        """A copy of this codec that uses one store's data keys (``ring``); same transforms."""
+        c = copy.copy(self)
+        c._ring = ring
+        return c
 
     @property
     def encrypts(self) -> bool:
@@ -180,6 +192,16 @@ class EventCodec:
                 f"{d['aggregate_version']}) cannot be serialized to JSON: {exc}; make every field "
                 "a JSON-serializable type (or give it a pydantic serializer)"
             ) from exc
+        spec = personal_spec(type(event))
+        if spec is not None:
+            if self._ring is None:
+                raise SerializationError(
+                    f"event {type(event).__name__} has personal fields {list(spec.fields)}, and "
+                    "this codec does not protect personal data, so they would be stored in clear; "
+                    "open the store with codec=encrypted_codec(keys) (or "
+                    "EventCodec(personal=PersonalData(keys)))"
+                )
+            payload = self._ring.conceal(payload, spec, d["event_id"].bytes, d["aggregate_id"])
         if self.transforms:
             payload = self.wrap(
                 payload, RecordIdentity(d["event_id"].bytes, d["aggregate_id"], d["aggregate_version"])
@@ -313,10 +335,21 @@ class EventCodec:
                 payload, RecordIdentity(record.event_id, record.stream_id, record.version)
             )
         cls = self.events.resolve(record.event_type)
+        data: Any = None
+        if self._ring is not None and PERSONAL_MARK in payload:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None  # reported below, with the record's coordinates
+            else:
+                self._ring.reveal(data, record.event_id)
         try:
-            if cls is not None and record.schema_version == cls.__event_version__:
+            if data is None and cls is not None and record.schema_version == cls.__event_version__:
                 return cls.model_validate_json(payload)
-            data = json.loads(payload)
+            if data is None:
+                data = json.loads(payload)
+            elif cls is not None and record.schema_version == cls.__event_version__:
+                return cls.model_validate(data)
             if cls is None:
                 data["event_type"] = record.event_type
                 return UnknownEvent.model_validate(data)
@@ -343,8 +376,11 @@ class EventCodec:
         append = out.append
         validators: dict[tuple[str, int], Any] = {}
         resolve = self.events.resolve
-        # A strict codec sends every record through decode(), which checks it.
+        # A strict codec sends every record through decode(), which checks it;
+        # so does a store with data keys, for events with personal fields.
         fast = not (self._binds_identity and self.strict)
+        personal = self._ring is not None
+        missing: set[str] = set()
         for r in records:
             key = (r.event_type, r.schema_version)
             validate: Any = validators.get(key)
@@ -353,6 +389,7 @@ class EventCodec:
                 validate = (
                     cls.__pydantic_validator__.validate_json
                     if cls is not None and cls.__event_version__ == r.schema_version
+                    and not (personal and personal_spec(cls) is not None)
                     else False
                 )
                 validators[key] = validate
@@ -367,5 +404,10 @@ class EventCodec:
                         ev.__dict__["aggregate_version"] = r.version
                     append(ev)
                     continue
-            append(self.decode(r))
+            try:
+                append(self.decode(r))
+            except KeysNeeded as need:  # collect them all: the store loads them at once
+                missing |= need.subjects
+        if missing:
+            raise KeysNeeded(missing)
         return out

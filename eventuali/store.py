@@ -89,6 +89,24 @@ class _StoreLogic:
     _snapshot_hook: Any = None
     """Set by a SnapshotService: called after a successful save with (aggregates, writes).
     None (the default) costs one attribute test per save."""
+    _keyring: Any = None
+    """The store's data keys when its codec protects personal data (see docs/security.md)."""
+    _forget_hooks: list[Any]
+
+    def _bind_personal(self) -> None:
+        """Give this store its own data-key ring when the codec protects personal data."""
+        self._forget_hooks = []
+        personal = getattr(self.codec, "personal", None)
+        if personal is not None:
+            self.codec = self.codec.bound(None)
+            self._keyring = personal.keyring(self, self.codec)
+            self.codec._ring = self._keyring
+
+    def on_forget(self, hook: Any) -> Any:
+        """Call ``hook(result)`` (a :class:`~eventuali.security.ForgetResult`) after each
+        ``forget``: e.g. rebuild a projection's stored read model.  Usable as a decorator."""
+        self._forget_hooks.append(hook)
+        return hook
 
     def _writes_for(self, aggregates: Sequence[Aggregate | Event]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
@@ -176,16 +194,18 @@ class _StoreLogic:
                 saved.append(agg)
         return saved
 
-    def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record]) -> A | None:
+    def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record],
+                 events: list[Event]) -> A | None:
         if not records:
             return None
         agg = cls(id=aggregate_id)
-        agg._replay_many(self.codec.decode_many(records))
+        agg._replay_many(events)
         agg.__dict__["version"] = records[-1].version
         return agg
 
-    def _stored(self, records: list[Record]) -> list[StoredEvent]:
-        return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
+    @staticmethod
+    def _stored(records: list[Record], events: list[Event]) -> list[StoredEvent]:
+        return list(map(StoredEvent, [r.position for r in records], events))
 
 
 def _refuse_options(where: str, url: str | None, options: dict[str, Any]) -> None:
@@ -215,6 +235,33 @@ class EventStore(_StoreLogic):
         self.url = url
         self.codec = codec or EventCodec()
         self.backend_name = provider
+        self._bind_personal()
+
+    async def _decode(self, records: list[Record]) -> list[Event]:
+        if self._keyring is None:
+            return self.codec.decode_many(records)
+        from .security.forget import decode
+
+        return await decode(self, records)
+
+    async def _append(self, build: Any) -> tuple[list[int], list[StreamWrite]]:
+        if self._keyring is None:
+            writes = build()
+            return (await self.backend.append(writes) if writes else []), writes
+        from .security.forget import append
+
+        return await append(self, build)
+
+    async def forget(self, subject: str) -> Any:
+        """Destroy ``subject``'s data key: its personal fields read as placeholders from now on.
+
+        Deletes the snapshots of the streams holding its data, logs the
+        forgetting, and calls the ``on_forget`` hooks; idempotent.  Returns a
+        :class:`~eventuali.security.ForgetResult`.  See docs/security.md.
+        """
+        from .security.forget import forget
+
+        return await forget(self, subject)
 
     @classmethod
     async def create(
@@ -256,9 +303,8 @@ class EventStore(_StoreLogic):
         are skipped.  A bare event among them is saved as ``save_events`` saves
         it, in the same atomic append.
         """
-        writes = self._writes_for(aggregates)
+        _, writes = await self._append(lambda: self._writes_for(aggregates))
         if writes:
-            await self.backend.append(writes)
             _observe_written(self.backend, writes)
             saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
@@ -274,11 +320,9 @@ class EventStore(_StoreLogic):
         stream of its own.  Events carrying ``aggregate_version`` are checked
         against the stream's version; events without are appended at its end.
         """
-        writes = self._writes_for_events(events, stream_type)
-        if not writes:
-            return []
-        positions = await self.backend.append(writes)
-        _observe_written(self.backend, writes)
+        positions, writes = await self._append(lambda: self._writes_for_events(events, stream_type))
+        if writes:
+            _observe_written(self.backend, writes)
         return positions
 
     save_batch = save_events
@@ -288,14 +332,14 @@ class EventStore(_StoreLogic):
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
         """The aggregate rebuilt from its events, or None when it has none."""
         records = await self.backend.read_stream(aggregate_id)
-        return self._rebuild(aggregate_class, aggregate_id, records)
+        return self._rebuild(aggregate_class, aggregate_id, records, await self._decode(records))
 
     async def load_events(
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
     ) -> list[Event]:
         _check_version("from_version", from_version)
         records = await self.backend.read_stream(aggregate_id, from_version, to_version)
-        return self.codec.decode_many(records)
+        return await self._decode(records)
 
     async def read_all(
         self,
@@ -309,7 +353,8 @@ class EventStore(_StoreLogic):
     ) -> list[StoredEvent]:
         """One page of events in global order, from ``from_position`` on."""
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        return self._stored(await self.backend.read_all(from_position, limit, f))
+        records = await self.backend.read_all(from_position, limit, f)
+        return self._stored(records, await self._decode(records))
 
     async def stream_all(
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
@@ -319,7 +364,7 @@ class EventStore(_StoreLogic):
         pos = from_position
         while True:
             records = await self.backend.read_all(pos, batch_size, f)
-            for se in self._stored(records):
+            for se in self._stored(records, await self._decode(records)):
                 yield se
             if len(records) < batch_size:
                 return
@@ -361,6 +406,8 @@ class EventStore(_StoreLogic):
         return await self.backend.delete_stream(aggregate_id)
 
     async def close(self) -> None:
+        if self._keyring is not None:
+            self._keyring.close()
         await self.backend.aclose()
 
     async def __aenter__(self) -> EventStore:
@@ -385,6 +432,31 @@ class SyncEventStore(_StoreLogic):
         self.url = url
         self.codec = codec or EventCodec()
         self.backend_name = provider
+        self._bind_personal()
+
+    def _decode(self, records: list[Record]) -> list[Event]:
+        if self._keyring is None:
+            return self.codec.decode_many(records)
+        from .security.forget import decode
+        from .security.keystore import run_sync
+
+        return run_sync(decode(self, records))
+
+    def _append(self, build: Any) -> tuple[list[int], list[StreamWrite]]:
+        if self._keyring is None:
+            writes = build()
+            return (self.backend.append(writes) if writes else []), writes
+        from .security.forget import append
+        from .security.keystore import run_sync
+
+        return run_sync(append(self, build))
+
+    def forget(self, subject: str) -> Any:
+        """The synchronous twin of :meth:`EventStore.forget`."""
+        from .security.forget import forget
+        from .security.keystore import run_sync
+
+        return run_sync(forget(self, subject))
 
     @classmethod
     def create(
@@ -397,9 +469,8 @@ class SyncEventStore(_StoreLogic):
         return cls(provider.open(parsed), parsed, codec, provider.name)
 
     def save(self, *aggregates: Aggregate | Event) -> None:
-        writes = self._writes_for(aggregates)
+        _, writes = self._append(lambda: self._writes_for(aggregates))
         if writes:
-            self.backend.append(writes)
             _observe_written(self.backend, writes)
             saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
@@ -409,23 +480,22 @@ class SyncEventStore(_StoreLogic):
         self.save(*aggregates)
 
     def save_events(self, events: Sequence[Event], *, stream_type: str | None = None) -> list[int]:
-        writes = self._writes_for_events(events, stream_type)
-        if not writes:
-            return []
-        positions = self.backend.append(writes)
-        _observe_written(self.backend, writes)
+        positions, writes = self._append(lambda: self._writes_for_events(events, stream_type))
+        if writes:
+            _observe_written(self.backend, writes)
         return positions
 
     save_batch = save_events
 
     def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
-        return self._rebuild(aggregate_class, aggregate_id, self.backend.read_stream(aggregate_id))
+        records = self.backend.read_stream(aggregate_id)
+        return self._rebuild(aggregate_class, aggregate_id, records, self._decode(records))
 
     def load_events(
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
     ) -> list[Event]:
         _check_version("from_version", from_version)
-        return self.codec.decode_many(self.backend.read_stream(aggregate_id, from_version, to_version))
+        return self._decode(self.backend.read_stream(aggregate_id, from_version, to_version))
 
     def read_all(
         self,
@@ -438,7 +508,8 @@ class SyncEventStore(_StoreLogic):
         tenant: str | None = None,
     ) -> list[StoredEvent]:
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        return self._stored(self.backend.read_all(from_position, limit, f))
+        records = self.backend.read_all(from_position, limit, f)
+        return self._stored(records, self._decode(records))
 
     def stream_all(
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
@@ -447,7 +518,7 @@ class SyncEventStore(_StoreLogic):
         pos = from_position
         while True:
             records = self.backend.read_all(pos, batch_size, f)
-            yield from self._stored(records)
+            yield from self._stored(records, self._decode(records))
             if len(records) < batch_size:
                 return
             pos = records[-1].position + 1
@@ -474,6 +545,8 @@ class SyncEventStore(_StoreLogic):
         return self.backend.delete_stream(aggregate_id)
 
     def close(self) -> None:
+        if self._keyring is not None:
+            self._keyring.close()
         self.backend.close()
 
     def __enter__(self) -> SyncEventStore:

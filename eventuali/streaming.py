@@ -529,6 +529,10 @@ class EventStreamer:
         """Handle one batch; False when the subscription must stop (policy ``stop``)."""
         projection = sub.projection
         raw = projection.raw
+        if not raw and getattr(self.store, "_keyring", None) is not None:
+            from .security.forget import prefetch_keys
+
+            await prefetch_keys(self.store, records)
         decode = self.codec.decode
         handlers = sub._handlers
         state = sub.read_model if sub.stored else None

@@ -493,13 +493,19 @@ class TenantEventStore(EventStore):
     # --- writing and loading ---------------------------------------------------------------
 
     async def save(self, *aggregates: Aggregate | Event) -> None:
-        writes = self._writes_for(aggregates)
-        if not writes:
-            return
-        if self._group is not None:
-            await self._group.append(writes)
+        if self._keyring is not None:
+            # Personal data: data keys are created around the append (no group commit).
+            _, writes = await self._append(lambda: self._writes_for(aggregates))
+            if not writes:
+                return
         else:
-            await self.backend.append(writes)
+            writes = self._writes_for(aggregates)
+            if not writes:
+                return
+            if self._group is not None:
+                await self._group.append(writes)
+            else:
+                await self.backend.append(writes)
         _observe_written(self.backend, writes)
         saved = self._committed(aggregates)
         if self._snapshot_hook is not None:
@@ -525,7 +531,7 @@ class TenantEventStore(EventStore):
         agg = svc.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
         if agg is not None and snap is not None:
             records = await self.backend.read_stream(aggregate_id, snap.version + 1)
-            done = _continue_from_snapshot(self, agg, records)
+            done = _continue_from_snapshot(self, agg, records, await self._decode(records))
             if done is not None:
                 return done
         return await super().load(aggregate_class, aggregate_id)

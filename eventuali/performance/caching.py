@@ -472,7 +472,7 @@ class CachedEventStore:
                 # Someone saved since: apply only the newer events to the cached state.
                 agg = aggregate_class.model_validate_json(body)
                 records = await self.store.backend.read_stream(aggregate_id, version + 1)
-                done = _continue_from_state(self.store, agg, records)
+                done = _continue_from_state(self.store, agg, records, await self.store._decode(records))
                 if done is not None and done.version == current:
                     stats.stale += 1
                     await self._put(key, done)

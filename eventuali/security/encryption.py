@@ -189,14 +189,22 @@ class EventEncryption:
 
 
 def encrypted_codec(
-    keys: KeyManager, *, compress: bool = True, strict: bool = True, **codec_args
+    keys: KeyManager, *, compress: bool = True, strict: bool = True, personal: bool = True,
+    **codec_args,
 ) -> EventCodec:
     """An :class:`EventCodec` that (optionally) compresses, then encrypts every payload.
 
     Compression must come first: ciphertext does not compress.  ``strict``
     (the default) refuses clear-text records, snapshots and cache entries;
     ``strict=False`` is for stores holding records from before encryption.
+    ``personal`` (the default) also encrypts events' personal fields with
+    per-subject data keys wrapped by ``keys`` (see docs/security.md), so that
+    ``store.forget(subject)`` works.
     """
+    from .personal_codec import PersonalData
+
+    if personal:
+        codec_args.setdefault("personal", PersonalData(keys))
     from ..compression import ZlibCompression
 
     transforms: list[AnyPayloadTransform] = [ZlibCompression()] if compress else []
