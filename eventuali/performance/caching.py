@@ -395,6 +395,31 @@ class CachedEventStore:
         self.cache = cache_manager
         self.namespace = namespace or _store_namespace(store)
         self._uncacheable: set[type] = set()
+        if getattr(store, "_keyring", None) is not None:
+            # Forgetting a subject drops the cached states of its streams (L1 and Redis).
+            store.on_forget(self._forgotten)
+
+    async def _forgotten(self, result: Any) -> None:
+        for stream in result.streams:
+            await self.invalidate_stream(stream)
+
+    async def invalidate_stream(self, aggregate_id: str) -> None:
+        """Drop the entries of ``aggregate_id`` under every aggregate class, from both levels."""
+        l1 = self.cache.l1
+        prefix, suffix = self.namespace + ":", ":" + aggregate_id
+        with l1._lock:
+            keys = [k for k in l1._data if k.startswith(prefix) and k.endswith(suffix)]
+        for k in keys:
+            l1.delete(k)
+        l2 = self.cache.l2
+        if l2 is not None:
+            pattern = re.sub(r"([*?\[\]\\])", r"\\\1", f"{l2.prefix}{prefix}") + "*" + re.sub(
+                r"([*?\[\]\\])", r"\\\1", suffix)
+            try:
+                async for k in l2.client.scan_iter(match=pattern, count=500):
+                    await l2.client.delete(k)
+            except l2._redis_errors as exc:
+                l2._failed(exc)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
