@@ -3,8 +3,8 @@
 Kept apart from noxfile.py so it can be merged as a block (or imported from
 it: ``from noxfile_c import *``).  Run with ``nox -f noxfile_c.py -s <name>``.
 
-System packages: a C compiler, libsqlite3-dev, valgrind, clang (libFuzzer);
-on Debian: apt-get install -y build-essential libsqlite3-dev valgrind clang.
+System packages: a C compiler, libsqlite3-dev, libssl-dev, valgrind, clang (libFuzzer);
+on Debian: apt-get install -y build-essential libsqlite3-dev libssl-dev valgrind clang.
 
 - ``c_tests``: install eventuali-c, run the conformance suite and the native
   tests with ``EVENTUALI_REQUIRE_C=1`` (a c backend that fails to build or load

@@ -181,6 +181,10 @@ class BackendProvider(Protocol):
         """Facts for ``eventuali backends``: version, ABI, library path, …"""
         ...
 
+    # Optional: ``accelerator(name) -> callable | None``, native helpers the core
+    # uses when some installed engine offers them (same results either way).
+    # Known name: ``aead_seal_many`` (see eventuali.security.encryption).
+
     @classmethod
     def open(cls, url: StoreURL) -> Backend:
         """Open (creating if needed) the store at ``url``.
