@@ -276,3 +276,21 @@ def test_declarations_are_checked():
         plain.forget("cust-1")
     store.close()
     plain.close()
+
+
+@pytest.mark.parametrize("isolation", ["row", "database"])
+async def test_tenants_with_the_same_subject_ids_are_forgotten_apart(store_url, isolation):
+    """One codec for two tenants: each tenant store has its own data keys."""
+    from eventuali.tenancy import TenantManager
+
+    url, backend = store_url
+    codec = encrypted_codec(KeyManager.generate())
+    m = TenantManager({"isolation_level": isolation, "base_url": url, "codec": codec,
+                       "backend": backend})
+    acme, globex = await m.get_store("acme"), await m.get_store("globex")
+    await acme.save(_customer())
+    await globex.save(_customer("cust-1", "grace.hopper@example.org"))
+    assert (await acme.forget("cust-1")).destroyed
+    assert (await acme.load(PdCustomer, "cust-1")).email == FORGOTTEN
+    assert (await globex.load(PdCustomer, "cust-1")).email == "grace.hopper@example.org"
+    await m.close()
