@@ -529,11 +529,11 @@ class EventStreamer:
         """Handle one batch; False when the subscription must stop (policy ``stop``)."""
         projection = sub.projection
         raw = projection.raw
+        decode = self.codec.decode
         if not raw and getattr(self.store, "_keyring", None) is not None:
             from .security.forget import prefetch_keys
 
-            await prefetch_keys(self.store, records)
-        decode = self.codec.decode
+            decode = await prefetch_keys(self.store, records)
         handlers = sub._handlers
         state = sub.read_model if sub.stored else None
         n = 0

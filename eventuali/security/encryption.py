@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
@@ -211,7 +212,7 @@ class EventEncryption:
 
 
 def encrypted_codec(
-    keys: KeyManager, *, compress: bool = True, strict: bool = True, personal: bool = True,
+    keys: KeyManager, *, compress: bool = True, strict: bool = True, personal: Any = True,
     **codec_args,
 ) -> EventCodec:
     """An :class:`EventCodec` that (optionally) compresses, then encrypts every payload.
@@ -221,12 +222,14 @@ def encrypted_codec(
     ``strict=False`` is for stores holding records from before encryption.
     ``personal`` (the default) also encrypts events' personal fields with
     per-subject data keys wrapped by ``keys`` (see docs/security.md), so that
-    ``store.forget(subject)`` works.
+    ``store.forget(subject)`` works; give a ``PersonalData`` for other settings.
     """
     from .personal_codec import PersonalData
 
-    if personal:
-        codec_args.setdefault("personal", PersonalData(keys))
+    if personal is True:
+        codec_args["personal"] = PersonalData(keys)
+    elif personal:
+        codec_args["personal"] = personal
     from ..compression import ZlibCompression
 
     transforms: list[AnyPayloadTransform] = [ZlibCompression()] if compress else []

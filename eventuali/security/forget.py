@@ -39,7 +39,7 @@ from ..personal import KeysNeeded
 from ..projections import RESERVED_STREAM_TYPE
 from ..records import ANY, Record, StreamWrite
 from ..serialization import EventCodec
-from .keystore import FORGOTTEN_STREAM, SubjectForgotten, call, subject_stream
+from .keystore import FORGOTTEN_STREAM, StreamKeyStore, SubjectForgotten, call, subject_stream
 from .personal_codec import Keyring
 
 _MAX_TRIES = 5
@@ -69,13 +69,19 @@ def keyring_of(store: Any) -> Keyring:
 async def decode(store: Any, records: Sequence[Record]) -> list[Event]:
     """``codec.decode_many(records)``, loading the data keys it needs first."""
     ring: Keyring | None = store._keyring
+    try:
+        return store.codec.decode_many(records)
+    except KeysNeeded as need:
+        if ring is None:
+            raise
+        missing = need.subjects
     for _ in range(_MAX_TRIES):
+        await ring.fetch(missing)
         try:
-            return store.codec.decode_many(records)
-        except KeysNeeded as need:
-            if ring is None:
-                raise
-            await ring.fetch(need.subjects)
+            with ring.just_fetched():
+                return store.codec.decode_many(records)
+        except KeysNeeded as need:  # subjects behind the first failure
+            missing = need.subjects
     raise StorageError("data keys kept changing while decoding; try again")
 
 
@@ -128,9 +134,11 @@ async def forget(store: Any, subject: str) -> ForgetResult:
 
     await drop_snapshots()
     destroyed = await ring.key_store.destroy(subject)
-    # The links (and, in the default key store, the key) live in this stream:
-    # deleting it also tombstones the subject, so it never gets a key again.
-    await call(backend.delete_stream(subject_stream(subject)))
+    if not isinstance(ring.key_store, StreamKeyStore):
+        # The links live in this stream (with the default key store, the key too,
+        # and destroy() deleted it): deleting it also tombstones the subject, so
+        # it never gets a key again.
+        await call(backend.delete_stream(subject_stream(subject)))
     ring.dropped(subject)
     await drop_snapshots()
     result = ForgetResult(subject, tuple(sorted(streams)), destroyed)
@@ -147,9 +155,10 @@ async def forget(store: Any, subject: str) -> ForgetResult:
     return result
 
 
-async def prefetch_keys(store: Any, records: Sequence[Record]) -> None:
-    """Load the data keys that decoding ``records`` one by one will need (projections decode
-    record by record, so that a bad one is parked alone); other errors are left to them."""
+async def prefetch_keys(store: Any, records: Sequence[Record]) -> Callable[[Record], Event]:
+    """Load the data keys that decoding ``records`` one by one will need, and return the
+    decoder to use for them (projections decode record by record, so that a bad one is
+    parked alone; other errors are left to them)."""
     ring: Keyring = store._keyring
     missing: set[str] = set()
     for r in records:
@@ -161,3 +170,10 @@ async def prefetch_keys(store: Any, records: Sequence[Record]) -> None:
             continue
     if missing:
         await ring.fetch(missing)
+    decode = store.codec.decode
+
+    def fresh(record: Record) -> Event:
+        with ring.just_fetched():  # the keys were loaded just now, whatever the cache TTL
+            return decode(record)
+
+    return fresh

@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,8 @@ class PersonalData:
     (default: :class:`StreamKeyStore`, keys in the same database).
     """
 
-    def __init__(self, keys: KeyManager | KeyWrapper, key_store: Any = None) -> None:
+    def __init__(self, keys: KeyManager | KeyWrapper, key_store: Any = None, *,
+                 cache_ttl: float = 60.0) -> None:
         if isinstance(keys, KeyManager):
             keys.current_cipher()  # fail now when there is no current key
             self.wrapper: KeyWrapper = MasterKeyWrapper(keys)
@@ -82,11 +84,19 @@ class PersonalData:
                 f"PersonalData key_store= is a factory (store) -> KeyStore, got {key_store!r}"
             )
         self.key_store_factory = key_store
+        if isinstance(cache_ttl, bool) or not isinstance(cache_ttl, (int, float)) or cache_ttl < 0:
+            raise ConfigurationError(
+                f"PersonalData cache_ttl={cache_ttl!r} is invalid; give the seconds a loaded data "
+                "key is used for reading before it is checked again (0: every read)"
+            )
+        self.cache_ttl = float(cache_ttl)
+        """How long a process reads with a cached data key: another process's forget()
+        takes effect here within this time (this process's own, at once)."""
 
     def keyring(self, store: Any, codec: EventCodec) -> Keyring:
         factory = self.key_store_factory
         ks = factory(store) if factory else StreamKeyStore(store.backend, codec, store.tenant)
-        return Keyring(self.wrapper, ks, store.backend, codec, store.tenant)
+        return Keyring(self.wrapper, ks, store.backend, codec, store.tenant, self.cache_ttl)
 
     def __repr__(self) -> str:
         return f"PersonalData({self.wrapper!r})"
@@ -104,7 +114,7 @@ class Keyring:
     """One store's data keys (cache, creation, destruction) and subject -> streams links."""
 
     def __init__(self, wrapper: KeyWrapper, key_store: KeyStore, backend: Any, codec: EventCodec,
-                 tenant: str) -> None:
+                 tenant: str, cache_ttl: float = 60.0) -> None:
         self.wrapper = wrapper
         self.key_store = key_store
         self.backend = backend
@@ -113,6 +123,9 @@ class Keyring:
         self._keys: dict[str, bytearray | None] = {}
         """subject -> data key; None: it has none (forgotten, or never had one)."""
         self._ciphers: dict[str, AESGCM] = {}
+        self._ttl = cache_ttl
+        self._checked: dict[str, float] = {}
+        """subject -> time.monotonic() of its last fetch (reads re-fetch after the TTL)."""
         self._links: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -179,6 +192,9 @@ class Keyring:
             key = self._keys[subject]
         except KeyError:
             raise KeysNeeded({subject}) from None
+        if (key is not None and not getattr(self._local, "fresh", False)
+                and time.monotonic() - self._checked.get(subject, 0.0) > self._ttl):
+            raise KeysNeeded({subject})  # maybe forgotten by another process since: check
         if key is None:
             return  # forgotten: the stored placeholders stand
         cipher = self._ciphers.get(subject) or AESGCM(bytes(key))
@@ -192,13 +208,23 @@ class Keyring:
             ) from None
         data.update(values)
 
+    @contextlib.contextmanager
+    def just_fetched(self) -> Iterator[None]:
+        """Decode with the keys as they are: they were just fetched (no TTL check)."""
+        self._local.fresh = True
+        try:
+            yield
+        finally:
+            self._local.fresh = False
+
     # --- keys --------------------------------------------------------------------------
 
     def _set(self, subject: str, key: bytes | bytearray | None) -> None:
         with self._lock:
             old = self._keys.get(subject)
-            if old is not None and (key is None or old != key):
+            if old is not None and old is not key:
                 old[:] = bytes(len(old))  # zero what Python lets us zero
+            self._checked[subject] = time.monotonic()
             if key is None:
                 self._keys[subject] = None
                 self._ciphers.pop(subject, None)

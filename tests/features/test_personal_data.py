@@ -294,3 +294,32 @@ async def test_tenants_with_the_same_subject_ids_are_forgotten_apart(store_url, 
     assert (await acme.load(PdCustomer, "cust-1")).email == FORGOTTEN
     assert (await globex.load(PdCustomer, "cust-1")).email == "grace.hopper@example.org"
     await m.close()
+
+
+async def test_another_store_sees_the_forgetting_after_its_cache_ttl(store_url):
+    url, backend = store_url
+    keys = KeyManager.generate()
+    writer = await EventStore.create(url, backend=backend, codec=encrypted_codec(keys))
+    reader = await EventStore.create(  # as another process would: its own key cache
+        url, backend=backend, codec=encrypted_codec(keys, personal=PersonalData(keys, cache_ttl=0)))
+    await writer.save(_customer())
+    assert (await reader.load(PdCustomer, "cust-1")).email == EMAIL  # its key is now cached
+    await writer.forget("cust-1")
+    assert (await reader.load(PdCustomer, "cust-1")).email == FORGOTTEN
+
+    class Names(Projection):  # projections decode record by record, with the keys just loaded
+        def __init__(self):
+            self.names = []
+
+        def handle_pd_customer_registered(self, e):
+            self.names.append(e.name)
+
+    await writer.save(_customer("cust-3"))
+    streamer, proj = EventStreamer(reader), Names()
+    await streamer.subscribe(proj)
+    await streamer.catch_up()
+    assert proj.names == [FORGOTTEN, NAME]
+    with pytest.raises(ConfigurationError, match="cache_ttl"):
+        PersonalData(keys, cache_ttl=-1)
+    await writer.close()
+    await reader.close()
