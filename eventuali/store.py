@@ -112,7 +112,7 @@ class _StoreLogic:
         writes: list[StreamWrite] = []
         seen: set[str] = set()
         events: list[Event] = []
-        encode = self.codec.encode
+        encode = self.codec.encode_many
         for agg in aggregates:
             if not isinstance(agg, Aggregate):
                 # The guide's ``await store.save(event)``: a bare event is saved as
@@ -138,7 +138,7 @@ class _StoreLogic:
                     agg.id,
                     agg.__aggregate_type__,
                     agg.version - len(pending),
-                    [encode(e) for e in pending],
+                    encode(pending),
                     self.tenant,
                 )
             )
@@ -168,7 +168,6 @@ class _StoreLogic:
             # Versions given on the events are honoured as an exact expectation;
             # without them the events are appended to whatever the stream holds.
             expected = ANY if v0 is None else v0 - 1
-            records = []
             for i, ev in enumerate(evs):
                 version = None if v0 is None else v0 + i
                 if ev.aggregate_version is not None and ev.aggregate_version != version:
@@ -180,8 +179,7 @@ class _StoreLogic:
                 EventCodec.stamp(ev, aid, st, version if version is not None else 0)
                 if version is None:
                     ev.__dict__["aggregate_version"] = None
-                records.append(self.codec.encode(ev))
-            writes.append(StreamWrite(aid, st, expected, records, self.tenant))
+            writes.append(StreamWrite(aid, st, expected, self.codec.encode_many(evs), self.tenant))
         return writes
 
     @staticmethod
