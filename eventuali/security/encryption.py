@@ -155,10 +155,13 @@ class EventEncryption:
         if self._seal is not None and len(payloads) > 1:
             key_id, key = self.keys._current_key()
             event_ids = b"".join([i.event_id for i in identities])
-            if len(event_ids) == 16 * len(identities):  # else the path below names the bad one
+            streams = [i.stream_id.encode() for i in identities]
+            # (odd input - a bad event id, an over-long stream id - takes the path below,
+            # which names it)
+            if len(event_ids) == 16 * len(identities) and max(map(len, streams)) <= 1024:
                 return self._seal(
                     key, _AAD_PREFIX, self._header(key_id, 0), self._header(key_id, _FLAG_VERSION),
-                    nonces, event_ids, [i.stream_id.encode() for i in identities],
+                    nonces, event_ids, streams,
                     [i.version or 0 for i in identities],
                     bytes([i.version is not None for i in identities]), payloads,
                 )
