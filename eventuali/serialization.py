@@ -202,9 +202,10 @@ class EventCodec:
             for t in inner:
                 p = t.tag + t.encode(p)  # type: ignore[call-arg]  # never binding: see _batch
             payloads.append(p)
+        # r[0] is the event id's bytes (UUID.bytes is Python code: computed once per event)
         sealed = batch.encrypt_many(payloads, [
-            RecordIdentity(d["event_id"].bytes, d["aggregate_id"], d["aggregate_version"])
-            for d in (e.__dict__ for e in events)
+            RecordIdentity(r[0], e.__dict__["aggregate_id"], e.__dict__["aggregate_version"])
+            for r, e in zip(records, events, strict=True)
         ])
         tag = batch.tag
         return [NewRecord(r[0], r[1], r[2], r[3], r[4], tag + c)
@@ -213,6 +214,7 @@ class EventCodec:
     def encode(self, event: Event, *, wrap: bool = True) -> NewRecord:
         """The record for a stamped event (``wrap=False``: its payload before the transforms)."""
         d = event.__dict__
+        eid = d["event_id"].bytes  # once: UUID.bytes is Python code
         try:
             payload = event.__pydantic_serializer__.to_json(event)
         except Exception as exc:  # pydantic raises PydanticSerializationError and others
@@ -230,10 +232,10 @@ class EventCodec:
                     "open the store with codec=encrypted_codec(keys) (or "
                     "EventCodec(personal=PersonalData(keys)))"
                 )
-            payload = self._ring.conceal(payload, spec, d["event_id"].bytes, d["aggregate_id"])
+            payload = self._ring.conceal(payload, spec, eid, d["aggregate_id"])
         if self.transforms and wrap:
             payload = self.wrap(
-                payload, RecordIdentity(d["event_id"].bytes, d["aggregate_id"], d["aggregate_version"])
+                payload, RecordIdentity(eid, d["aggregate_id"], d["aggregate_version"])
             )
         if d["causation_id"] is None and d["correlation_id"] is None and d["user_id"] is None:
             metadata = b""
@@ -250,11 +252,10 @@ class EventCodec:
                 # The column only repeats the envelope (the payload has it all);
                 # on an encrypted store it is encrypted too, bound to its own identity.
                 metadata = self.wrap(
-                    metadata, _metadata_identity(d["event_id"].bytes, d["aggregate_id"],
-                                                 d["aggregate_version"])
+                    metadata, _metadata_identity(eid, d["aggregate_id"], d["aggregate_version"])
                 )
         return NewRecord(
-            d["event_id"].bytes,
+            eid,
             d["event_type"],
             d["event_version"],
             to_micros(d["timestamp"]),
