@@ -150,3 +150,27 @@ class UnknownKeyError(DecryptionError):
 
     def __reduce__(self):
         return (type(self), (self.key_id, str(self)))
+
+
+class ClearTextRecordError(DecryptionError):
+    """A strict encrypted store read a record (or snapshot) stored in clear text.
+
+    Strict mode is the default of every codec that encrypts: a clear payload
+    on such a store was either written before encryption was turned on (open
+    with ``strict=False`` and migrate) or put there by someone else.
+    """
+
+
+class SubjectForgottenError(InvalidInputError):
+    """Personal data was given for a subject that ``store.forget`` has forgotten; nothing was written."""
+
+    def __init__(self, subject: str, message: str | None = None):
+        self.subject = subject
+        super().__init__(
+            message
+            or f"subject {subject!r} was forgotten (store.forget); its personal data cannot be "
+            "stored again, and nothing was written. Use a new subject id for a new person"
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.subject, str(self)))

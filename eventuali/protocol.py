@@ -197,6 +197,9 @@ class Backend(Protocol):
         deleting a deleted one removes nothing (0).  Every write to a deleted
         stream, even one with no records and whatever its expected version,
         raises ``StreamDeletedError``; so does ``save_snapshot``.
+        An engine that keeps files leaves no bytes of the removed records in them
+        where it can (SQLite: ``secure_delete`` and a WAL checkpoint): forgetting a
+        subject relies on it (see docs/security.md).
         """
         ...
 
@@ -238,6 +241,10 @@ class BackendProvider(Protocol):
     def describe(cls) -> dict[str, Any]:
         """Facts for ``eventuali backends``: version, ABI, library path, …"""
         ...
+
+    # Optional: ``accelerator(name) -> callable | None``, native helpers the core
+    # uses when some installed engine offers them (same results either way).
+    # Known name: ``aead_seal_many`` (see eventuali.security.encryption).
 
     @classmethod
     def open(cls, url: StoreURL) -> Backend:

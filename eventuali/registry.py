@@ -24,6 +24,7 @@ from typing import Any
 from .errors import (
     BackendNotFoundError,
     BackendUnavailableError,
+    EventualiError,
     UnknownSchemeError,
 )
 from .protocol import BackendProvider
@@ -206,3 +207,31 @@ def choose(url: StoreURL, backend: str | None = None) -> type[BackendProvider]:
 def open_backend(url: StoreURL, backend: str | None = None):
     """Choose a provider for ``url`` and open the store."""
     return choose(url, backend).open(url)
+
+
+_accelerators: dict[str, Any] = {}
+
+
+def accelerator(name: str) -> Any:
+    """The native helper ``name`` offered by an installed engine (highest priority first), or None.
+
+    Engines offer helpers through an optional ``accelerator(name)`` classmethod
+    on their provider (see :mod:`eventuali.protocol`); the core uses them
+    without importing any engine package.  Looked up once per name.
+    """
+    if name in _accelerators:
+        return _accelerators[name]
+    found = None
+    providers = []
+    for n in names():
+        try:
+            providers.append(load(n))
+        except EventualiError:
+            continue
+    for p in sorted(providers, key=lambda p: -getattr(p, "priority", 0)):
+        get = getattr(p, "accelerator", None)
+        found = get(name) if callable(get) else None
+        if found is not None:
+            break
+    _accelerators[name] = found
+    return found

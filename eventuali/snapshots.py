@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .aggregate import Aggregate
-from .errors import ConfigurationError, InvalidInputError, SerializationError
+from .errors import ClearTextRecordError, ConfigurationError, InvalidInputError, SerializationError
 from .records import Snapshot, StreamWrite
 from .serialization import EventCodec, RecordIdentity
 
@@ -143,8 +143,14 @@ def protect(payload: bytes, codec: EventCodec, stream_id: str, version: int) -> 
 
 
 def unprotect(payload: bytes, codec: EventCodec, stream_id: str, version: int) -> bytes:
-    """Undo :func:`protect` (a payload written without transforms is returned as it is)."""
+    """Undo :func:`protect` (a payload written without transforms is returned as it is,
+    unless the codec is strict: then it is refused, and the state is rebuilt)."""
     if payload[: len(_PROTECTED)] != _PROTECTED or len(payload) <= len(_PROTECTED):
+        if codec.encrypts and codec.strict:
+            raise ClearTextRecordError(
+                f"snapshot of {stream_id!r} at version {version} is stored in clear text on a "
+                "strict encrypted store"
+            )
         return payload
     layers = payload[len(_PROTECTED)]
     ident = RecordIdentity(_SNAPSHOT_EVENT_ID, stream_id, version)
@@ -337,7 +343,7 @@ class SnapshotService:
         if agg is None or snap is None:
             return await self.store.load(aggregate_class, aggregate_id)
         records = await backend.read_stream(aggregate_id, snap.version + 1)
-        done = _continue(self.store, agg, records)
+        done = _continue(self.store, agg, records, await self.store._decode(records))
         return done if done is not None else await self.store.load(aggregate_class, aggregate_id)
 
     load = load_with_snapshot
@@ -387,7 +393,8 @@ class SyncSnapshotService:
         agg = self.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
         if agg is None or snap is None:
             return self.store.load(aggregate_class, aggregate_id)
-        done = _continue(self.store, agg, backend.read_stream(aggregate_id, snap.version + 1))
+        records = backend.read_stream(aggregate_id, snap.version + 1)
+        done = _continue(self.store, agg, records, self.store._decode(records))
         return done if done is not None else self.store.load(aggregate_class, aggregate_id)
 
     load = load_with_snapshot
@@ -411,13 +418,14 @@ class SyncSnapshotService:
             self.store._snapshot_hook = None
 
 
-def _continue(store: Any, agg: A, records: list) -> A | None:
-    """Apply the records after the snapshot; None (caller replays everything) on a gap."""
+def _continue(store: Any, agg: A, records: list, events: list | None = None) -> A | None:
+    """Apply the records after the snapshot (``events``: them decoded, when the caller
+    had to load data keys for it); None (caller replays everything) on a gap."""
     if records:
         if records[0].version != agg.version + 1:
             # The stream does not continue where the snapshot ends: do not guess.
             _ignore(f"snapshot of {agg.id!r} at version {agg.version} does not join the stream")
             return None
-        agg._replay_many(map(store.codec.decode, records))
+        agg._replay_many(events if events is not None else map(store.codec.decode, records))
         agg.__dict__["version"] = records[-1].version
     return agg

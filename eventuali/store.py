@@ -90,12 +90,30 @@ class _StoreLogic:
     _snapshot_hook: Any = None
     """Set by a SnapshotService: called after a successful save with (aggregates, writes).
     None (the default) costs one attribute test per save."""
+    _keyring: Any = None
+    """The store's data keys when its codec protects personal data (see docs/security.md)."""
+    _forget_hooks: list[Any]
+
+    def _bind_personal(self) -> None:
+        """Give this store its own data-key ring when the codec protects personal data."""
+        self._forget_hooks = []
+        personal = getattr(self.codec, "personal", None)
+        if personal is not None:
+            self.codec = self.codec.bound(None)
+            self._keyring = personal.keyring(self, self.codec)
+            self.codec._ring = self._keyring
+
+    def on_forget(self, hook: Any) -> Any:
+        """Call ``hook(result)`` (a :class:`~eventuali.security.ForgetResult`) after each
+        ``forget``: e.g. rebuild a projection's stored read model.  Usable as a decorator."""
+        self._forget_hooks.append(hook)
+        return hook
 
     def _writes_for(self, aggregates: Sequence[Aggregate | Event]) -> list[StreamWrite]:
         writes: list[StreamWrite] = []
         seen: set[str] = set()
         events: list[Event] = []
-        encode = self.codec.encode
+        encode = self.codec.encode_many
         for agg in aggregates:
             if not isinstance(agg, Aggregate):
                 # The guide's ``await store.save(event)``: a bare event is saved as
@@ -121,7 +139,7 @@ class _StoreLogic:
                     agg.id,
                     agg.__aggregate_type__,
                     agg.version - len(pending),
-                    [encode(e) for e in pending],
+                    encode(pending),
                     self.tenant,
                 )
             )
@@ -151,7 +169,6 @@ class _StoreLogic:
             # Versions given on the events are honoured as an exact expectation;
             # without them the events are appended to whatever the stream holds.
             expected = ANY if v0 is None else v0 - 1
-            records = []
             for i, ev in enumerate(evs):
                 version = None if v0 is None else v0 + i
                 if ev.aggregate_version is not None and ev.aggregate_version != version:
@@ -163,8 +180,7 @@ class _StoreLogic:
                 EventCodec.stamp(ev, aid, st, version if version is not None else 0)
                 if version is None:
                     ev.__dict__["aggregate_version"] = None
-                records.append(self.codec.encode(ev))
-            writes.append(StreamWrite(aid, st, expected, records, self.tenant))
+            writes.append(StreamWrite(aid, st, expected, self.codec.encode_many(evs), self.tenant))
         return writes
 
     @staticmethod
@@ -177,16 +193,18 @@ class _StoreLogic:
                 saved.append(agg)
         return saved
 
-    def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record]) -> A | None:
+    def _rebuild(self, cls: type[A], aggregate_id: str, records: list[Record],
+                 events: list[Event]) -> A | None:
         if not records:
             return None
         agg = cls(id=aggregate_id)
-        agg._replay_many(self.codec.decode_many(records))
+        agg._replay_many(events)
         agg.__dict__["version"] = records[-1].version
         return agg
 
-    def _stored(self, records: list[Record]) -> list[StoredEvent]:
-        return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
+    @staticmethod
+    def _stored(records: list[Record], events: list[Event]) -> list[StoredEvent]:
+        return list(map(StoredEvent, [r.position for r in records], events))
 
 
 def _resolve_url(url: str | None, options: dict[str, Any], where: str) -> StoreURL:
@@ -204,6 +222,33 @@ class EventStore(_StoreLogic):
         self.url = url
         self.codec = codec or EventCodec()
         self.backend_name = provider
+        self._bind_personal()
+
+    async def _decode(self, records: list[Record]) -> list[Event]:
+        if self._keyring is None:
+            return self.codec.decode_many(records)
+        from .security.forget import decode
+
+        return await decode(self, records)
+
+    async def _append(self, build: Any) -> tuple[list[int], list[StreamWrite]]:
+        if self._keyring is None:
+            writes = build()
+            return (await self.backend.append(writes) if writes else []), writes
+        from .security.forget import append
+
+        return await append(self, build)
+
+    async def forget(self, subject: str) -> Any:
+        """Destroy ``subject``'s data key: its personal fields read as placeholders from now on.
+
+        Deletes the snapshots of the streams holding its data, logs the
+        forgetting, and calls the ``on_forget`` hooks; idempotent.  Returns a
+        :class:`~eventuali.security.ForgetResult`.  See docs/security.md.
+        """
+        from .security.forget import forget
+
+        return await forget(self, subject)
 
     @classmethod
     async def create(
@@ -246,9 +291,8 @@ class EventStore(_StoreLogic):
         are skipped.  A bare event among them is saved as ``save_events`` saves
         it, in the same atomic append.
         """
-        writes = self._writes_for(aggregates)
+        _, writes = await self._append(lambda: self._writes_for(aggregates))
         if writes:
-            await self.backend.append(writes)
             _observe_written(self.backend, writes)
             saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
@@ -264,11 +308,9 @@ class EventStore(_StoreLogic):
         stream of its own.  Events carrying ``aggregate_version`` are checked
         against the stream's version; events without are appended at its end.
         """
-        writes = self._writes_for_events(events, stream_type)
-        if not writes:
-            return []
-        positions = await self.backend.append(writes)
-        _observe_written(self.backend, writes)
+        positions, writes = await self._append(lambda: self._writes_for_events(events, stream_type))
+        if writes:
+            _observe_written(self.backend, writes)
         return positions
 
     save_batch = save_events
@@ -278,14 +320,14 @@ class EventStore(_StoreLogic):
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
         """The aggregate rebuilt from its events, or None when it has none."""
         records = await self.backend.read_stream(aggregate_id)
-        return self._rebuild(aggregate_class, aggregate_id, records)
+        return self._rebuild(aggregate_class, aggregate_id, records, await self._decode(records))
 
     async def load_events(
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
     ) -> list[Event]:
         _check_version("from_version", from_version)
         records = await self.backend.read_stream(aggregate_id, from_version, to_version)
-        return self.codec.decode_many(records)
+        return await self._decode(records)
 
     async def read_all(
         self,
@@ -299,7 +341,8 @@ class EventStore(_StoreLogic):
     ) -> list[StoredEvent]:
         """One page of events in global order, from ``from_position`` on."""
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        return self._stored(await self.backend.read_all(from_position, limit, f))
+        records = await self.backend.read_all(from_position, limit, f)
+        return self._stored(records, await self._decode(records))
 
     async def stream_all(
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
@@ -309,7 +352,7 @@ class EventStore(_StoreLogic):
         pos = from_position
         while True:
             records = await self.backend.read_all(pos, batch_size, f)
-            for se in self._stored(records):
+            for se in self._stored(records, await self._decode(records)):
                 yield se
             if len(records) < batch_size:
                 return
@@ -351,6 +394,8 @@ class EventStore(_StoreLogic):
         return await self.backend.delete_stream(aggregate_id)
 
     async def close(self) -> None:
+        if self._keyring is not None:
+            self._keyring.close()
         await self.backend.aclose()
 
     async def __aenter__(self) -> EventStore:
@@ -375,6 +420,31 @@ class SyncEventStore(_StoreLogic):
         self.url = url
         self.codec = codec or EventCodec()
         self.backend_name = provider
+        self._bind_personal()
+
+    def _decode(self, records: list[Record]) -> list[Event]:
+        if self._keyring is None:
+            return self.codec.decode_many(records)
+        from .security.forget import decode
+        from .security.keystore import run_sync
+
+        return run_sync(decode(self, records))
+
+    def _append(self, build: Any) -> tuple[list[int], list[StreamWrite]]:
+        if self._keyring is None:
+            writes = build()
+            return (self.backend.append(writes) if writes else []), writes
+        from .security.forget import append
+        from .security.keystore import run_sync
+
+        return run_sync(append(self, build))
+
+    def forget(self, subject: str) -> Any:
+        """The synchronous twin of :meth:`EventStore.forget`."""
+        from .security.forget import forget
+        from .security.keystore import run_sync
+
+        return run_sync(forget(self, subject))
 
     @classmethod
     def create(
@@ -386,9 +456,8 @@ class SyncEventStore(_StoreLogic):
         return cls(provider.open(parsed), parsed, codec, provider.name)
 
     def save(self, *aggregates: Aggregate | Event) -> None:
-        writes = self._writes_for(aggregates)
+        _, writes = self._append(lambda: self._writes_for(aggregates))
         if writes:
-            self.backend.append(writes)
             _observe_written(self.backend, writes)
             saved = self._committed(aggregates)
             if self._snapshot_hook is not None:
@@ -398,23 +467,22 @@ class SyncEventStore(_StoreLogic):
         self.save(*aggregates)
 
     def save_events(self, events: Sequence[Event], *, stream_type: str | None = None) -> list[int]:
-        writes = self._writes_for_events(events, stream_type)
-        if not writes:
-            return []
-        positions = self.backend.append(writes)
-        _observe_written(self.backend, writes)
+        positions, writes = self._append(lambda: self._writes_for_events(events, stream_type))
+        if writes:
+            _observe_written(self.backend, writes)
         return positions
 
     save_batch = save_events
 
     def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
-        return self._rebuild(aggregate_class, aggregate_id, self.backend.read_stream(aggregate_id))
+        records = self.backend.read_stream(aggregate_id)
+        return self._rebuild(aggregate_class, aggregate_id, records, self._decode(records))
 
     def load_events(
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
     ) -> list[Event]:
         _check_version("from_version", from_version)
-        return self.codec.decode_many(self.backend.read_stream(aggregate_id, from_version, to_version))
+        return self._decode(self.backend.read_stream(aggregate_id, from_version, to_version))
 
     def read_all(
         self,
@@ -427,7 +495,8 @@ class SyncEventStore(_StoreLogic):
         tenant: str | None = None,
     ) -> list[StoredEvent]:
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        return self._stored(self.backend.read_all(from_position, limit, f))
+        records = self.backend.read_all(from_position, limit, f)
+        return self._stored(records, self._decode(records))
 
     def stream_all(
         self, from_position: int = 1, *, batch_size: int = PAGE_SIZE, **filters: Any
@@ -436,7 +505,7 @@ class SyncEventStore(_StoreLogic):
         pos = from_position
         while True:
             records = self.backend.read_all(pos, batch_size, f)
-            yield from self._stored(records)
+            yield from self._stored(records, self._decode(records))
             if len(records) < batch_size:
                 return
             pos = records[-1].position + 1
@@ -463,6 +532,8 @@ class SyncEventStore(_StoreLogic):
         return self.backend.delete_stream(aggregate_id)
 
     def close(self) -> None:
+        if self._keyring is not None:
+            self._keyring.close()
         self.backend.close()
 
     def __enter__(self) -> SyncEventStore:

@@ -579,6 +579,10 @@ class EventStreamer:
         projection = sub.projection
         raw = projection.raw
         decode = self.codec.decode
+        if not raw and getattr(self.store, "_keyring", None) is not None:
+            from .security.forget import prefetch_keys
+
+            decode = await prefetch_keys(self.store, records)
         handlers = sub._handlers
         state = sub.read_model if sub.stored else None
         n = 0

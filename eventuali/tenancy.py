@@ -44,7 +44,7 @@ from .observers import written as _observe_written
 from .protocol import AsyncBackend
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from .serialization import EventCodec, RecordIdentity
-from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning
+from .snapshots import _PROTECTED, SnapshotConfig, SnapshotService, SnapshotWarning
 from .snapshots import _continue as _continue_from_snapshot
 from .store import EventStore, _resolve_url
 from .url import parse_url
@@ -316,6 +316,10 @@ class TenantScopedBackend:
             # A layer that does not decode raises SerializationError (DecryptionError
             # for a wrong key); the snapshot's readers catch it and rebuild.
             payload = codec.unwrap(payload[len(_LEGACY_WRAPPED) + 1 :], ident, layers)
+            if payload[: len(_PROTECTED)] != _PROTECTED:
+                # The legacy layer was the protection: mark it as protected with no
+                # layer left, so that a strict codec does not take it for clear text.
+                payload = _PROTECTED + b"\x00" + payload
             snap = snap._replace(payload=payload)
         return snap
 
@@ -489,13 +493,19 @@ class TenantEventStore(EventStore):
     # --- writing and loading ---------------------------------------------------------------
 
     async def save(self, *aggregates: Aggregate | Event) -> None:
-        writes = self._writes_for(aggregates)
-        if not writes:
-            return
-        if self._group is not None:
-            await self._group.append(writes)
+        if self._keyring is not None:
+            # Personal data: data keys are created around the append (no group commit).
+            _, writes = await self._append(lambda: self._writes_for(aggregates))
+            if not writes:
+                return
         else:
-            await self.backend.append(writes)
+            writes = self._writes_for(aggregates)
+            if not writes:
+                return
+            if self._group is not None:
+                await self._group.append(writes)
+            else:
+                await self.backend.append(writes)
         _observe_written(self.backend, writes)
         saved = self._committed(aggregates)
         if self._snapshot_hook is not None:
@@ -521,7 +531,7 @@ class TenantEventStore(EventStore):
         agg = svc.codec.decode(aggregate_class, aggregate_id, snap) if snap is not None else None
         if agg is not None and snap is not None:
             records = await self.backend.read_stream(aggregate_id, snap.version + 1)
-            done = _continue_from_snapshot(self, agg, records)
+            done = _continue_from_snapshot(self, agg, records, await self._decode(records))
             if done is not None:
                 return done
         return await super().load(aggregate_class, aggregate_id)

@@ -370,6 +370,23 @@ EVENTUALI_API void eventuali_chain_free(eventuali_chain *chain);
 EVENTUALI_API int32_t eventuali_verify_chain(eventuali_store *store, eventuali_chain_problems **out);
 EVENTUALI_API void eventuali_chain_problems_free(eventuali_chain_problems *problems);
 
+/* ---- AES-256-GCM batch (payload encryption) ------------------------------ */
+
+/* Seal count payloads with one 32-byte key in eventuali.security's format 1:
+ * out[i] = header | nonce | ciphertext | tag, back to back in out (out_len =
+ * plain_len + count * (header_len + 28)); header is header1 where bound[i]
+ * (the version is bound) else header0.  AAD: aad_prefix | header | event id
+ * (16 bytes from event_ids) | be32 stream length | stream | be64 version if
+ * bound.  streams/plain are joined, *_ends their cumulative end offsets;
+ * nonces are 12 bytes each, drawn by the caller.  Needs no store. */
+EVENTUALI_API int32_t eventuali_aead_seal_many(
+    const uint8_t *key, int64_t key_len, const uint8_t *aad_prefix, int64_t aad_prefix_len,
+    const uint8_t *header0, const uint8_t *header1, int64_t header_len, int64_t count,
+    const uint8_t *nonces, const uint8_t *event_ids, const uint8_t *streams,
+    const int64_t *stream_ends, int64_t streams_len, const int64_t *versions, const uint8_t *bound,
+    const uint8_t *plain, const int64_t *plain_ends, int64_t plain_len, uint8_t *out,
+    int64_t out_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -395,6 +395,31 @@ class CachedEventStore:
         self.cache = cache_manager
         self.namespace = namespace or _store_namespace(store)
         self._uncacheable: set[type] = set()
+        if getattr(store, "_keyring", None) is not None:
+            # Forgetting a subject drops the cached states of its streams (L1 and Redis).
+            store.on_forget(self._forgotten)
+
+    async def _forgotten(self, result: Any) -> None:
+        for stream in result.streams:
+            await self.invalidate_stream(stream)
+
+    async def invalidate_stream(self, aggregate_id: str) -> None:
+        """Drop the entries of ``aggregate_id`` under every aggregate class, from both levels."""
+        l1 = self.cache.l1
+        prefix, suffix = self.namespace + ":", ":" + aggregate_id
+        with l1._lock:
+            keys = [k for k in l1._data if k.startswith(prefix) and k.endswith(suffix)]
+        for k in keys:
+            l1.delete(k)
+        l2 = self.cache.l2
+        if l2 is not None:
+            pattern = re.sub(r"([*?\[\]\\])", r"\\\1", f"{l2.prefix}{prefix}") + "*" + re.sub(
+                r"([*?\[\]\\])", r"\\\1", suffix)
+            try:
+                async for k in l2.client.scan_iter(match=pattern, count=500):
+                    await l2.client.delete(k)
+            except l2._redis_errors as exc:
+                l2._failed(exc)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -428,13 +453,16 @@ class CachedEventStore:
             l2 = codec.wrap(body, RecordIdentity(_CACHE_ID, key, agg.version))
         return header + body, header + l2
 
-    def _decode(self, key: str, cls: type[A], raw: bytes) -> tuple[int, bytes] | None:
+    def _decode(self, key: str, cls: type[A], raw: bytes, level: int = 1) -> tuple[int, bytes] | None:
         if len(raw) < _ENTRY_HEADER.size:
             return None
         magic, fp, version = _ENTRY_HEADER.unpack_from(raw)
         if magic != _ENTRY_MAGIC or fp != layout_fingerprint(cls):
             return None  # another format or another layout of the class: a miss
         body = raw[_ENTRY_HEADER.size :]
+        codec = self.store.codec
+        if level == 2 and body[:1] == b"{" and codec.encrypts and codec.strict:
+            return None  # clear text in Redis on a strict encrypted store: not ours, a miss
         if body[:1] != b"{":
             try:
                 body = self.store.codec.unwrap(body, RecordIdentity(_CACHE_ID, key, version))
@@ -449,7 +477,7 @@ class CachedEventStore:
         cache, stats = self.cache, self.cache.stats
         key = self._key(aggregate_class, aggregate_id)
         raw, level = await cache.get(key)
-        entry = self._decode(key, aggregate_class, raw) if raw is not None else None
+        entry = self._decode(key, aggregate_class, raw, level) if raw is not None else None
         if entry is not None:
             version, body = entry
             if cache.invalidation == "ttl":
@@ -469,7 +497,7 @@ class CachedEventStore:
                 # Someone saved since: apply only the newer events to the cached state.
                 agg = aggregate_class.model_validate_json(body)
                 records = await self.store.backend.read_stream(aggregate_id, version + 1)
-                done = _continue_from_state(self.store, agg, records)
+                done = _continue_from_state(self.store, agg, records, await self.store._decode(records))
                 if done is not None and done.version == current:
                     stats.stale += 1
                     await self._put(key, done)

@@ -211,6 +211,17 @@ class KeyManager:
                 )
             return cur, self._ciphers[cur]
 
+    def _current_key(self) -> tuple[str, bytes]:
+        """The current key id and its raw bytes: for a native batch path only, never stored."""
+        with self._lock:
+            cur = self._current
+            if cur is None:
+                raise EncryptionError(
+                    "the KeyManager holds no current key, so nothing can be encrypted; "
+                    "add one with keys.add_key(id, key, current=True) or KeyManager.generate()"
+                )
+            return cur, self._keys[cur]
+
     def cipher(self, key_id: str) -> AESGCM:
         """The cipher for ``key_id``; ``UnknownKeyError`` naming it if not held."""
         try:

@@ -48,6 +48,15 @@ class CBackend:
         }
 
     @classmethod
+    def accelerator(cls, name: str) -> Any:
+        """Native helpers the core may use without importing this package (see protocol.py)."""
+        if name == "aead_seal_many":
+            from ._aead import seal_many
+
+            return seal_many
+        return None
+
+    @classmethod
     def open(cls, url: StoreURL) -> CStore:
         if url.scheme == "memory":
             chained = memory_options(url) is not None

@@ -276,6 +276,9 @@ int ev_sqlite_open(const char *path, int flags, int busy_timeout_ms, ev_str crea
                       NULL, NULL, NULL);
     if (rc != SQLITE_OK) goto fail_rc;
     if ((rc = sqlite3_exec(e->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL)) != SQLITE_OK) goto fail_rc;
+    /* deleted rows are overwritten with zeros, not left in free pages: deleting
+     * a stream (a forgotten subject's data key) must leave no bytes of it */
+    if ((rc = sqlite3_exec(e->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL)) != SQLITE_OK) goto fail_rc;
     /* reads through a memory map skip a copy per page; a connection setting,
      * not part of the file format */
     sqlite3_exec(e->db, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
@@ -698,7 +701,13 @@ static int sq_delete_stream(void *impl, ev_str stream_id, int64_t *removed) {
     if (status) {
         rollback(e);
         *removed = 0;
+        return status;
     }
+    /* The WAL still holds the deleted rows' old page images: copy the zeroed
+     * pages back and empty it.  Best effort: a reader that is still open keeps
+     * its frames until the next checkpoint (the deletion itself has committed). */
+    if (sqlite3_db_readonly(e->db, "main") == 0)
+        sqlite3_wal_checkpoint_v2(e->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     return status;
 }
 

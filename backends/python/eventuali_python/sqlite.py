@@ -218,6 +218,9 @@ class SQLiteBackend(SQLiteChain):
                 self._checked_wal(conn)
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = OFF")
+            # Deleted rows are overwritten with zeros, not left in free pages:
+            # deleting a stream (a forgotten subject's data key) leaves no bytes of it.
+            conn.execute("PRAGMA secure_delete = ON")
             self._open_schema(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -625,7 +628,21 @@ class SQLiteBackend(SQLiteChain):
                 self._chain_retention(conn, KIND_DELETE, stream_id, 0)
             return removed
 
-        return self._write(body)  # type: ignore[return-value]
+        removed = self._write(body)
+        self._empty_wal()
+        return removed  # type: ignore[return-value]
+
+    def _empty_wal(self) -> None:
+        """Copy the zeroed pages into the file and empty the WAL, which still holds
+        the deleted rows' old page images.  Best effort: a reader still open keeps
+        its frames until the next checkpoint (the deletion has committed)."""
+        if self._memory or self._read_only:
+            return
+        with self._lock:
+            try:
+                self._conn_or_raise().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass
 
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
         check.check_stream_id(stream_id)
