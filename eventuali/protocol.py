@@ -86,6 +86,13 @@ class Backend(Protocol):
         last.position + 1`` never skips a record that commits later with a
         lower position: a backend only returns positions below which every
         transaction has finished.
+
+        Filter values (every engine, checked by
+        :func:`eventuali.record_validation.check_read_all`): a name in
+        ``event_types`` or ``stream_types`` is non-empty (``""`` raises
+        ``InvalidInputError``: it can only be a mistake); an empty set matches
+        no record; ``stream_id_prefix=""`` matches every stream (as ``None``);
+        ``tenant=""`` is the default tenant, not "any tenant" (that is ``None``).
         """
         ...
 
