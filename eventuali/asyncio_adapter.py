@@ -5,6 +5,11 @@ serving while SQLite commits or the C engine works (CFFI releases the GIL, so
 those threads really run in parallel).  An in-memory engine finishes in
 microseconds, less than a thread hop costs, so its calls run inline - except
 ``wait_for``, which blocks by design and always runs in a thread.
+
+Closing: ``aclose()`` refuses new calls at once with ``StoreClosedError``, lets
+the calls already queued or running finish (their callers get their results,
+not a ``CancelledError``), then closes the engine; a ``wait_for`` still
+blocked then ends with ``StoreClosedError`` from the engine.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .errors import StoreClosedError
 from .protocol import Backend
 
 _METHODS = (
@@ -40,17 +46,48 @@ class ThreadedAsyncBackend:
         self.capabilities = backend.capabilities
         self._inline = inline
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="eventuali")
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        # Calls queued or running in the pool (wait_for excepted: it blocks by design
+        # and ends when the engine closes), so that aclose() can let them finish.
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _refuse(self) -> StoreClosedError:
+        return StoreClosedError(
+            f"the store {self.sync!r} is closed; open it again (EventStore.create) to use it"
+        )
+
+    async def _call(self, fn: Any, *args: Any, track: bool = True, **kwargs: Any) -> Any:
+        if self._closed:
+            raise self._refuse()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            fut = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        except RuntimeError:  # the pool shut down under a call from another thread's loop
+            if self._closed:
+                raise self._refuse() from None
+            raise
+        if track:
+            self._in_flight.add(fut)
+            fut.add_done_callback(self._in_flight.discard)
+        return await fut
 
     async def wait_for(self, after_position: int, timeout: float) -> int:
-        return await self._call(self.sync.wait_for, after_position, timeout)
+        return await self._call(self.sync.wait_for, after_position, timeout, track=False)
 
     async def aclose(self) -> None:
-        self.sync.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._closing is not None:
+            await asyncio.shield(self._closing)  # a second close waits for the first
+            return
+        self._closed = True
+        self._closing = asyncio.get_running_loop().create_future()
+        try:
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
+        finally:
+            self.sync.close()
+            self._executor.shutdown(wait=False)
+            self._closing.set_result(None)
 
     def __repr__(self) -> str:
         return f"ThreadedAsyncBackend({self.sync!r})"
@@ -60,6 +97,8 @@ def _make(name: str):
     async def method(self: ThreadedAsyncBackend, *args: Any, **kwargs: Any) -> Any:
         fn = getattr(self.sync, name)
         if self._inline:
+            if self._closed:
+                raise self._refuse()
             return fn(*args, **kwargs)
         return await self._call(fn, *args, **kwargs)
 
