@@ -39,3 +39,8 @@ def sync_store(target):
     store = SyncEventStore.create(url, backend=backend)
     yield store
     store.close()
+
+
+# The real-Redis fixture of the caching tests (skips without Redis, fails with
+# EVENTUALI_REQUIRE_REDIS=1), shared rather than copied.
+from tests.test_caching import redis_prefix  # noqa: E402, F401
