@@ -8,10 +8,11 @@ the event and the fix; nothing of the failed save is written.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from eventuali import (
     Aggregate,
@@ -31,6 +32,30 @@ class TrapMeasured(Event):
 class TrapMeasuredLoose(Event):
     model_config = ConfigDict(ser_json_inf_nan="strings")
     reading: float = 0.0
+
+
+class TrapPoint(BaseModel):
+    x: float
+    label: str = ""
+
+
+class TrapShapes(Event):
+    """Floats reached through every kind of container: each must still be checked."""
+
+    point: TrapPoint | None = None
+    weights: dict[str, float] = {}
+    pair: tuple[int, float] = (0, 0.0)
+    series: list[list[float]] = []
+    either: int | float = 0
+    maybe: float | None = None
+
+
+class TrapNode(BaseModel):
+    children: list[TrapNode] = []
+
+
+class TrapTree(Event):
+    root: TrapNode = TrapNode()
 
 
 class TrapSensor(Aggregate):
@@ -82,6 +107,33 @@ def test_a_non_finite_float_deep_in_a_bare_event_is_named_by_its_path(sync_store
     with pytest.raises(SerializationError, match=r"field detail\.series\[1\]\.peak is Infinity"):
         sync_store.save_events([event])
     assert_nothing_written(sync_store, "sensor-1", head)
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"point": TrapPoint(x=math.nan)}, "point.x"),
+    ({"weights": {"a": 1.0, "b": -math.inf}}, "weights.b"),
+    ({"pair": (1, math.inf)}, "pair[1]"),
+    ({"series": [[1.0], [2.0, math.nan]]}, "series[1][1]"),
+    ({"either": math.inf}, "either"),
+    ({"maybe": math.nan}, "maybe"),
+], ids=["nested-model", "dict-value", "tuple", "nested-list", "union", "optional"])
+def test_a_non_finite_float_in_any_container_is_refused(sync_store, fields, where):
+    head = sync_store.head()
+    with pytest.raises(SerializationError, match=rf"field {re.escape(where)} is "):
+        sync_store.save_events([TrapShapes(aggregate_id="shapes", **fields)])
+    assert_nothing_written(sync_store, "shapes", head)
+    sync_store.save_events([TrapShapes(aggregate_id="shapes", maybe=None, either=2.5)])
+    assert sync_store.load_events("shapes")[0].either == 2.5
+
+
+def test_a_recursive_model_deeper_than_the_limit_is_refused(sync_store):
+    node = TrapNode()
+    for _ in range(MAX_JSON_DEPTH // 2):  # each level is an object and a list
+        node = TrapNode(children=[node])
+    head = sync_store.head()
+    with pytest.raises(SerializationError, match="field 'root' is the deepest"):
+        sync_store.save_events([TrapTree(aggregate_id="tree", root=node)])
+    assert sync_store.head() == head and sync_store.stream_version("tree") == 0
 
 
 def test_the_words_nan_and_infinity_inside_text_are_plain_data(sync_store):
