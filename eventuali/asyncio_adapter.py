@@ -80,10 +80,14 @@ class ThreadedAsyncBackend:
             await asyncio.shield(self._closing)  # a second close waits for the first
             return
         self._closed = True
-        self._closing = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._closing = loop.create_future()
         try:
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight))
+            # Only this loop's unfinished calls can be awaited here; a call left by an
+            # earlier event loop (asyncio.run once per script step) cannot finish anymore.
+            pending = {f for f in self._in_flight if not f.done() and f.get_loop() is loop}
+            if pending:
+                await asyncio.wait(pending)
         finally:
             self.sync.close()
             self._executor.shutdown(wait=False)
