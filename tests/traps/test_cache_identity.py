@@ -128,3 +128,28 @@ async def test_a_store_that_cannot_keep_an_id_gets_private_cache_entries(target,
     await cached.close()
     for cm in (cached.cache, other.cache):
         await cm.close()
+
+
+def test_an_export_does_not_carry_the_store_id_into_its_target(target, tmp_path):
+    import io
+
+    from eventuali.inspection.catalog import open_catalog
+    from eventuali.inspection.transfer import export, import_export
+
+    backend, url = target
+    source = SyncEventStore.create(url, backend=backend)
+    target_store = SyncEventStore.create(f"sqlite://{tmp_path / 'target.db'}", backend=backend)
+    try:
+        source.save(_account("exported", 4))
+        source_id = sync_store_id(source.backend)
+        out = io.StringIO()
+        export(source.backend, open_catalog(source.backend, parse_url(url)), out)
+        assert STORE_ID_CHECKPOINT not in out.getvalue()
+        lines = out.getvalue().splitlines(keepends=True)
+        import_export(target_store.backend, lambda: iter(lines))
+        assert target_store.load(Account, "exported").balance == 4
+        assert target_store.backend.get_checkpoint(STORE_ID_CHECKPOINT) is None
+        assert sync_store_id(target_store.backend) != source_id
+    finally:
+        source.close()
+        target_store.close()
