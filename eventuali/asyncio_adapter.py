@@ -15,6 +15,11 @@ normal waiting).  The SQLite engine does this with a zero busy timeout
 (eventuali_python/sqlite_nowait.py), which saves the hop on every
 uncontended call.  Inline calls yield to the loop every ``YIELD_EVERY`` calls
 so a long run of them cannot starve other tasks.
+
+Closing: ``aclose()`` refuses new calls at once with ``StoreClosedError``, lets
+the calls already queued or running finish (their callers get their results,
+not a ``CancelledError``), then closes the engine; a ``wait_for`` still
+blocked then ends with ``StoreClosedError`` from the engine.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .errors import StoreClosedError
 from .protocol import Backend
 
 YIELD_EVERY = 32
@@ -61,19 +67,54 @@ class ThreadedAsyncBackend:
         self._waiting = getattr(backend, "call_waiting", None) if self._nowait else None
         self._inline_calls = 0
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="eventuali")
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        # Calls queued or running in the pool (wait_for excepted: it blocks by design
+        # and ends when the engine closes), so that aclose() can let them finish.
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def _refuse(self) -> StoreClosedError:
+        return StoreClosedError(
+            f"the store {self.sync!r} is closed; open it again (EventStore.create) to use it"
+        )
+
+    async def _call(self, fn: Any, *args: Any, track: bool = True, **kwargs: Any) -> Any:
+        if self._closed:
+            raise self._refuse()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            fut = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        except RuntimeError:  # the pool shut down under a call from another thread's loop
+            if self._closed:
+                raise self._refuse() from None
+            raise
+        if track:
+            self._in_flight.add(fut)
+            fut.add_done_callback(self._in_flight.discard)
+        return await fut
 
     async def wait_for(self, after_position: int, timeout: float) -> int:
         if self._waiting is not None:
-            return await self._call(self._waiting, "wait_for", after_position, timeout)
-        return await self._call(self.sync.wait_for, after_position, timeout)
+            return await self._call(self._waiting, "wait_for", after_position, timeout, track=False)
+        return await self._call(self.sync.wait_for, after_position, timeout, track=False)
 
     async def aclose(self) -> None:
-        self.sync.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._closing is not None:
+            await asyncio.shield(self._closing)  # a second close waits for the first
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        self._closing = loop.create_future()
+        try:
+            # Only this loop's unfinished calls can be awaited here; a call left by an
+            # earlier event loop (asyncio.run once per script step) cannot finish anymore.
+            pending = {f for f in self._in_flight if not f.done() and f.get_loop() is loop}
+            if pending:
+                await asyncio.wait(pending)
+        finally:
+            self.sync.close()
+            self._executor.shutdown(wait=False)
+            self._closing.set_result(None)
 
     def __repr__(self) -> str:
         return f"ThreadedAsyncBackend({self.sync!r})"
@@ -82,6 +123,8 @@ class ThreadedAsyncBackend:
 def _make(name: str):
     async def method(self: ThreadedAsyncBackend, *args: Any, **kwargs: Any) -> Any:
         fn = getattr(self.sync, name)
+        if self._closed:  # inline and nowait calls too: refused once close() has begun
+            raise self._refuse()
         if self._inline:
             return fn(*args, **kwargs)
         if self._nowait is not None:

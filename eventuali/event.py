@@ -77,7 +77,9 @@ class Event(BaseModel):
     version, timestamp) unless set explicitly.
     """
 
-    model_config = ConfigDict(ser_json_timedelta="float")
+    # ser_json_inf_nan="constants": a NaN/Infinity shows in the JSON (instead of a
+    # silent null), so that the codec can refuse it; see eventuali.payload_limits.
+    model_config = ConfigDict(ser_json_timedelta="float", ser_json_inf_nan="constants")
 
     __event_type__: ClassVar[str] = "Event"
     __event_version__: ClassVar[int] = 1
@@ -169,6 +171,27 @@ class UnknownEvent(Event):
     __abstract_event__: ClassVar[bool] = True
 
 
+def _run_upcaster(fn: Upcaster, event_type: str, have: int, data: dict[str, Any]) -> dict[str, Any]:
+    """``fn(data)``; whatever goes wrong is a ``SerializationError`` naming the step and ``fn``."""
+    where = (
+        f"upcaster {getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))} "
+        f"for {event_type!r} from schema version {have} to {have + 1}"
+    )
+    try:
+        out = fn(data)
+    except Exception as exc:
+        raise SerializationError(
+            f"{where} raised {type(exc).__name__}: {exc}; fix the upcaster (the stored event is "
+            "unchanged and loads once it works)"
+        ) from exc
+    if not isinstance(out, dict):
+        raise SerializationError(
+            f"{where} returned {type(out).__name__} {out!r:.60}; an upcaster returns the "
+            "event's data as a dict (did it change the dict in place and forget 'return data'?)"
+        )
+    return out
+
+
 class EventRegistry:
     """Maps stored type names to event classes.
 
@@ -241,7 +264,7 @@ class EventRegistry:
                     f"no upcaster registered for {event_type!r} from version {have} to "
                     f"{have + 1}; register one with @eventuali.upcaster({event_type!r}, from_version={have})"
                 )
-            data = fn(data)
+            data = _run_upcaster(fn, event_type, have, data)
             have += 1
         return data
 

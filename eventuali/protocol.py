@@ -124,6 +124,13 @@ class Backend(Protocol):
         returns positions below which every transaction has finished.  Records
         removed by ``delete_stream`` or ``truncate_stream`` are left out; the
         others keep their positions and their order.
+
+        Filter values (every engine, checked by
+        :func:`eventuali.record_validation.check_read_all`): a name in
+        ``event_types`` or ``stream_types`` is non-empty (``""`` raises
+        ``InvalidInputError``: it can only be a mistake); an empty set matches
+        no record; ``stream_id_prefix=""`` matches every stream (as ``None``);
+        ``tenant=""`` is the default tenant, not "any tenant" (that is ``None``).
         """
         ...
 

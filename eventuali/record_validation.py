@@ -226,7 +226,14 @@ def check_read_all(from_position: object, limit: object, filter: object) -> None
                 "e.g. frozenset({'OrderPlaced'})"
             )
         for value in values:
-            check_name(value, f"ReadFilter {what}", allow_empty=True)
+            if value == "":
+                # The rule every engine follows (see Backend.read_all): a type name in a
+                # filter names a type, so an empty one is a mistake, not "matches nothing".
+                raise InvalidInputError(
+                    f"ReadFilter {what}s {sorted(values)!r:.80} contain an empty name; "
+                    f"give non-empty {what} names (no filter on {what}s: None)"
+                )
+            check_name(value, f"ReadFilter {what}")
     if filter.stream_id_prefix is not None:
         check_name(filter.stream_id_prefix, "ReadFilter stream_id_prefix", allow_empty=True)
     if filter.tenant is not None:

@@ -30,6 +30,7 @@ from .errors import ClearTextRecordError, ConfigurationError, SerializationError
 from .event import Event, EventRegistry, UnknownEvent, registry
 from .ids import uuid7
 from .personal import PERSONAL_MARK, KeysNeeded, personal_spec
+from .payload_limits import check_payload
 from .records import NewRecord, Record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -223,6 +224,7 @@ class EventCodec:
                 f"{d['aggregate_version']}) cannot be serialized to JSON: {exc}; make every field "
                 "a JSON-serializable type (or give it a pydantic serializer)"
             ) from exc
+        check_payload(event, payload)  # never store what cannot be read back
         spec = personal_spec(type(event))
         if spec is not None:
             if self._ring is None:
@@ -387,6 +389,11 @@ class EventCodec:
             data = self.events.upcast(record.event_type, record.schema_version, cls.__event_version__, data)
             data["event_version"] = cls.__event_version__
             return cls.model_validate(data)
+        except SerializationError as exc:  # a failing upcaster: say which stored event met it
+            raise SerializationError(
+                f"stored event at position {record.position} (stream {record.stream_id!r}, "
+                f"version {record.version}): {exc}"
+            ) from exc
         except (ValidationError, ValueError) as exc:
             raise SerializationError(
                 f"stored event at position {record.position} (stream {record.stream_id!r}, "

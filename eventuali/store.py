@@ -81,6 +81,34 @@ def _check_version(name: str, value: int) -> None:
         raise InvalidInputError(f"{name}={value!r} is invalid; versions start at 1")
 
 
+def _expected_from_event(event: Event, aggregate_id: str, version: object) -> int:
+    """The exact expected version for an event that carries ``aggregate_version``.
+
+    Versions on events are >= 1: a 0 or a negative number would become one of the
+    negative expected-version sentinels (ANY, NO_STREAM, STREAM_EXISTS) or a
+    version that no stream can hold, and skip the concurrency check.
+    """
+    if type(version) is not int or version < 1:
+        raise InvalidInputError(
+            f"{type(event).__name__} for aggregate {aggregate_id!r} has aggregate_version="
+            f"{version!r}; versions on events start at 1 - give the version the event takes in "
+            "its stream (1 for a new stream), or None to append at the stream's end"
+        )
+    return version - 1
+
+
+def _base_version(aggregate: Aggregate, pending: int) -> int:
+    """The version ``aggregate`` had before its ``pending`` events: the expected version."""
+    base = aggregate.version - pending
+    if type(base) is not int or base < 0:
+        raise InvalidInputError(
+            f"{type(aggregate).__name__} {aggregate.id!r} has version {aggregate.version!r} with "
+            f"{pending} uncommitted event(s), so it was at version {base!r} before them; an "
+            "aggregate's version is >= 0 (0 = new): do not set version by hand, load the aggregate"
+        )
+    return base
+
+
 class _StoreLogic:
     """Everything the two stores share: record building and event rebuilding."""
 
@@ -138,7 +166,7 @@ class _StoreLogic:
                 StreamWrite(
                     agg.id,
                     agg.__aggregate_type__,
-                    agg.version - len(pending),
+                    _base_version(agg, len(pending)),
                     encode(pending),
                     self.tenant,
                 )
@@ -168,7 +196,7 @@ class _StoreLogic:
             v0 = first.aggregate_version
             # Versions given on the events are honoured as an exact expectation;
             # without them the events are appended to whatever the stream holds.
-            expected = ANY if v0 is None else v0 - 1
+            expected = ANY if v0 is None else _expected_from_event(first, aid, v0)
             for i, ev in enumerate(evs):
                 version = None if v0 is None else v0 + i
                 if ev.aggregate_version is not None and ev.aggregate_version != version:

@@ -1,4 +1,4 @@
-"""Every Python example in the security, tenancy, caching, observability and integrity docs runs as written."""
+"""Every Python example in the security, tenancy, caching, observability, integrity and limits docs runs as written."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def _blocks():
-    for name in ("security.md", "tenancy.md", "caching.md", "observability.md", "integrity.md"):
+    for name in ("security.md", "tenancy.md", "caching.md", "observability.md", "integrity.md", "limits.md"):
         text = (DOCS / name).read_text()
         for i, code in enumerate(_BLOCK.findall(text)):
             yield pytest.param(name, code, id=f"{name}-{i}")

@@ -39,6 +39,7 @@ from typing import IO, Any
 from ..errors import InvalidInputError, OptimisticConcurrencyError
 from ..protocol import Backend
 from ..records import NewRecord, Record, Snapshot, StreamWrite
+from ..store_identity import STORE_ID_CHECKPOINT
 from .catalog import ScanCatalog, stream_snapshots
 from .records import iter_records
 
@@ -114,7 +115,8 @@ def export(backend: Backend, catalog: ScanCatalog, out: IO[str], *, snapshots: b
     if checkpoints:
         for name in sorted(catalog.checkpoint_names(checkpoint_names)):
             pos = backend.get_checkpoint(name)
-            if pos is not None and name != COPY_CHECKPOINT:
+            # Not the store's identity: a copy is another store (eventuali.store_identity).
+            if pos is not None and name not in (COPY_CHECKPOINT, STORE_ID_CHECKPOINT):
                 line({"kind": "checkpoint", "name": name, "position": pos})
     line({"kind": "end", "events": digest.count, "digest": digest.hexdigest()})
     return digest
@@ -337,7 +339,8 @@ def import_export(target: Backend, open_lines: Callable[[], Iterable[str]], *,
     for s in contents.snapshots:
         target.save_snapshot(s)
     for name, pos in contents.checkpoints:
-        target.set_checkpoint(name, writer.target_position(pos))
+        if name != STORE_ID_CHECKPOINT:  # older exports carried it; the target keeps its own
+            target.set_checkpoint(name, writer.target_position(pos))
     return {"events": writer.written, "skipped": writer.skipped,
             "snapshots": len(contents.snapshots), "checkpoints": len(contents.checkpoints),
             "digest": contents.digest.hexdigest()}

@@ -24,6 +24,7 @@ import hashlib
 import inspect
 import os
 import re
+import secrets
 import struct
 import threading
 import time
@@ -38,6 +39,7 @@ from ..errors import ConfigurationError, EventualiError
 from ..serialization import RecordIdentity
 from ..snapshots import _continue as _continue_from_state
 from ..snapshots import layout_fingerprint
+from ..store_identity import store_id
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -354,20 +356,30 @@ class CacheManager:
         )
 
 
-def _store_namespace(store: Any) -> str:
+async def _store_namespace(store: Any) -> str:
     """A short id of the store's data, so that two stores never share entries by accident.
 
-    Two stores on the same database (and tenant) share entries - that is the
-    point of L2 - so a SQLite path is made absolute first.
+    Keyed by the id the store keeps in itself (:mod:`eventuali.store_identity`),
+    not by its URL: a database deleted and created again at the same path is
+    another store and never sees the old one's entries.  Two stores on the same
+    database (and tenant) share entries - that is the point of L2.  A store that
+    cannot keep an id (no checkpoints, read-only) gets a namespace of its own
+    that no other process shares.
     """
-    url = store.url
-    where = url.redacted()
-    if url.scheme == "sqlite" and url.path != ":memory:":
-        where = "sqlite:" + os.path.abspath(url.path)
-    elif (url.scheme == "memory" and not url.path) or url.path == ":memory:":
-        where = f"private:{os.getpid()}:{id(store.backend)}"
+    try:
+        sid = await store_id(store.backend)
+    except EventualiError as exc:
+        sid, why = None, f"it cannot be written ({type(exc).__name__}: {exc})"
+    else:
+        why = "its engine keeps no checkpoints"
+    if sid is None:
+        warnings.warn(
+            f"the store {store!r} has no store id ({why}); its L2 cache entries are private "
+            "to this CachedEventStore", RuntimeWarning, stacklevel=3,
+        )
+        sid = f"private:{os.getpid()}:{id(store.backend)}:{secrets.token_hex(8)}"
     tenant = getattr(store, "tenant", "") or ""
-    return hashlib.blake2b(f"{where}|{tenant}".encode(), digest_size=6).hexdigest()
+    return hashlib.blake2b(f"{sid}|{tenant}".encode(), digest_size=8).hexdigest()
 
 
 class CachedEventStore:
@@ -393,7 +405,8 @@ class CachedEventStore:
             )
         self.store = store
         self.cache = cache_manager
-        self.namespace = namespace or _store_namespace(store)
+        self.namespace = namespace
+        """The key prefix of this store's entries; from the store's id, on first use."""
         self._uncacheable: set[type] = set()
         if getattr(store, "_keyring", None) is not None:
             # Forgetting a subject drops the cached states of its streams (L1 and Redis).
@@ -426,8 +439,14 @@ class CachedEventStore:
 
     # --- keys and entries ----------------------------------------------------------------
 
-    def _key(self, cls: type[Aggregate], aggregate_id: str) -> str:
-        return f"{self.namespace}:{cls.__module__}.{cls.__qualname__}:{aggregate_id}"
+    async def _namespace(self) -> str:
+        if self.namespace is None:
+            self.namespace = await _store_namespace(self.store)
+        return self.namespace
+
+    async def _key(self, cls: type[Aggregate], aggregate_id: str) -> str:
+        namespace = self.namespace or await self._namespace()
+        return f"{namespace}:{cls.__module__}.{cls.__qualname__}:{aggregate_id}"
 
     def _entries(self, key: str, agg: Aggregate) -> tuple[bytes, bytes] | None:
         cls = type(agg)
@@ -475,7 +494,7 @@ class CachedEventStore:
     async def load(self, aggregate_class: type[A], aggregate_id: str) -> A | None:
         """The aggregate, from the cache when its state is current, else from the store."""
         cache, stats = self.cache, self.cache.stats
-        key = self._key(aggregate_class, aggregate_id)
+        key = await self._key(aggregate_class, aggregate_id)
         raw, level = await cache.get(key)
         entry = self._decode(key, aggregate_class, raw, level) if raw is not None else None
         if entry is not None:
@@ -522,7 +541,7 @@ class CachedEventStore:
         for agg in aggregates:
             if not isinstance(agg, Aggregate):
                 continue  # a bare event (saved as save_events saves it) is not cached
-            key = self._key(type(agg), agg.id)
+            key = await self._key(type(agg), agg.id)
             if self.cache.strategy == "write_through":
                 await self._put(key, agg)
             else:
@@ -533,7 +552,7 @@ class CachedEventStore:
 
     async def invalidate(self, aggregate_class: type[Aggregate], aggregate_id: str) -> None:
         """Drop one aggregate's entry from both levels."""
-        await self.cache.delete(self._key(aggregate_class, aggregate_id))
+        await self.cache.delete(await self._key(aggregate_class, aggregate_id))
 
     async def close(self) -> None:
         await self.store.close()

@@ -517,8 +517,13 @@ class PublicApiContract(BackendFixtures):
         assert [e.aggregate_id for e in by_type] == ["cart-0", "cart-1", "cart-2"]
 
 
+# Kept in a module of its own (imported here, after the building blocks it uses).
+from .contract_filter_rules import FilterRulesContract  # noqa: E402
+
+
 class BackendContract(
     AppendReadContract,
+    FilterRulesContract,
     ExpectedVersionContract,
     DuplicateEventContract,
     ConcurrencyContract,
