@@ -29,8 +29,8 @@ from pydantic import ValidationError
 from .errors import ClearTextRecordError, ConfigurationError, SerializationError
 from .event import Event, EventRegistry, UnknownEvent, registry
 from .ids import uuid7
-from .personal import PERSONAL_MARK, KeysNeeded, personal_spec
 from .payload_limits import check_payload
+from .personal import PERSONAL_MARK, KeysNeeded, personal_spec
 from .records import NewRecord, Record
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -419,7 +419,7 @@ class CachedEventStore:
     async def invalidate_stream(self, aggregate_id: str) -> None:
         """Drop the entries of ``aggregate_id`` under every aggregate class, from both levels."""
         l1 = self.cache.l1
-        prefix, suffix = self.namespace + ":", ":" + aggregate_id
+        prefix, suffix = (self.namespace or await self._namespace()) + ":", ":" + aggregate_id
         with l1._lock:
             keys = [k for k in l1._data if k.startswith(prefix) and k.endswith(suffix)]
         for k in keys:
