@@ -24,7 +24,7 @@ async def test_a_keyword_setting_is_the_url_option(store_url):
     scheme = parse_url(url).scheme
     if scheme not in _SETTING:
         # memory:// takes no options: a keyword setting is refused as the URL option is.
-        with pytest.raises(ConfigurationError, match="takes no options, got busy_timeout"):
+        with pytest.raises(ConfigurationError, match="takes no options but integrity=chain, got busy_timeout"):
             await EventStore.create(url, backend=backend, busy_timeout=5)
         return
     key, value, other = _SETTING[scheme]
