@@ -6,6 +6,7 @@ compare-and-set), so it works on every engine without engine code.
 """
 
 from .leases import Lease, LeaseLostError, partition_of
-from .partitions import PartitionedSubscription, partition_name
+from .partitions import PartitionedSubscription, load_partitioned_read_model, partition_name
 
-__all__ = ["Lease", "LeaseLostError", "PartitionedSubscription", "partition_name", "partition_of"]
+__all__ = ["Lease", "LeaseLostError", "PartitionedSubscription", "load_partitioned_read_model",
+           "partition_name", "partition_of"]

@@ -263,16 +263,15 @@ class PartitionedSubscription:
                         await self._drop(p)
         cond = s._head_changed
         self._wake.clear()
-        if cond is None:
-            await asyncio.sleep(s.lease_seconds / TICKS_PER_LEASE)
+        if cond is None or upto < 0:  # nothing held: wait for the coordinator
+            await _within(self._wake.wait(), s.lease_seconds / TICKS_PER_LEASE)
             return
-        try:
+
+        async def moved() -> None:
             async with cond:
-                await asyncio.wait_for(
-                    cond.wait_for(lambda: s._head > upto or self._wake.is_set()),
-                    s.lease_seconds / TICKS_PER_LEASE)
-        except TimeoutError:
-            pass
+                await cond.wait_for(lambda: s._head > upto or self._wake.is_set())
+
+        await _within(moved(), s.lease_seconds / TICKS_PER_LEASE)
 
     async def wait_until(self, position: int | None = None, timeout: float = 10.0) -> None:
         """Wait until every partition this process holds has handled events up to ``position``."""
@@ -284,3 +283,34 @@ class PartitionedSubscription:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name!r} did not reach position {target} in {timeout}s")
             await asyncio.sleep(0.02)
+
+
+async def _within(coro: Any, seconds: float) -> None:
+    """Run ``coro`` for at most ``seconds``.  Not ``asyncio.wait_for``: on Python 3.10/3.11 it
+    can swallow a cancellation that arrives as the inner wait ends, and stop() then hangs."""
+    task = asyncio.ensure_future(coro)
+    try:
+        await asyncio.wait({task}, timeout=seconds)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def load_partitioned_read_model(store: Any, name: str, partitions: int) -> dict[str, Any]:
+    """The whole read model of a partitioned StoredProjection, every partition merged.
+
+    Reads what the workers committed (each partition's change log and snapshot),
+    from any process; ``name`` is the projection's name.
+    """
+    from ..streaming import EventStreamer, Subscription
+
+    streamer = EventStreamer(store)
+    out: dict[str, Any] = {}
+    for p in range(partitions):
+        sub = Subscription(streamer, StoredProjection(), partition_name(name, p), None)
+        sub._model = ReadModel()
+        if not await streamer._load_stored(sub):
+            raise ConfigurationError(f"the read model of partition {p} of {name!r} cannot be "
+                                     "restored; run the projection to rebuild it")
+        out.update(sub.read_model.to_dict())
+    return out
