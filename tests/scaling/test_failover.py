@@ -86,7 +86,7 @@ async def _caught_up(store, last: int, timeout: float = 90.0) -> None:
         cps = [await store.backend.get_checkpoint(n) or 0 for n in names]
         if min(cps) >= last:
             return
-        assert time.monotonic() < deadline, f"checkpoints {dict(zip(names, cps))} < {last}"
+        assert time.monotonic() < deadline, f"checkpoints {dict(zip(names, cps, strict=True))} < {last}"
         await asyncio.sleep(0.2)
 
 
