@@ -13,6 +13,7 @@ from rich.table import Table
 
 from . import registry
 from .errors import EventualiError
+from .relay import cli as relay_cli
 
 
 def cmd_backends(args: argparse.Namespace, console: Console) -> int:
@@ -131,13 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="summarize a store")
     i.add_argument("url")
     i.add_argument("--backend", default=None)
+    relay_cli.add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
-    handler = {"backends": cmd_backends, "demo": cmd_demo, "info": cmd_info}[args.command]
+    handler = {"backends": cmd_backends, "demo": cmd_demo, "info": cmd_info,
+               "relay": relay_cli.run}[args.command]
     try:
         return handler(args, console)
     except EventualiError as exc:
