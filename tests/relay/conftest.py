@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.features.conftest import TARGETS, store, store_url  # noqa: F401  (fixtures)
+from tests.scaling.conftest import TARGETS, shared_url, store, store_url  # noqa: F401  (fixtures)
 
 NATS_URL = os.environ.get("EVENTUALI_NATS_URL", "nats://127.0.0.1:4222")
 REQUIRED = os.environ.get("EVENTUALI_REQUIRE_NATS") == "1"
@@ -30,6 +30,17 @@ def need(problem: str | None) -> None:
         if REQUIRED:
             pytest.fail(f"{problem} (EVENTUALI_REQUIRE_NATS=1, so this is a failure)")
         pytest.skip(problem)
+
+
+def need_nats_port() -> None:
+    """Skip (or fail, in CI) unless something listens at NATS_URL's address."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(NATS_URL)
+    try:
+        socket.create_connection((u.hostname, u.port or 4222), 2).close()
+    except OSError as exc:
+        need(f"NATS at {NATS_URL} is unreachable: {exc}")
 
 
 async def _connect(url: str = NATS_URL):

@@ -13,7 +13,6 @@ a kill almost always lands inside one) and replaced.  At the end:
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
@@ -28,27 +27,11 @@ from eventuali import EventStore
 from eventuali.ids import uuid7
 from eventuali.records import NewRecord, StreamWrite
 from eventuali.scaling import load_partitioned_read_model
-from eventuali.testing.urls import SchemeUnavailable, url_factory
 
 from . import worker as w
-from .conftest import TARGETS
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = [t for t in TARGETS if t.scheme in ("sqlite", "postgresql")]
 STREAMS = 30
-
-
-@pytest.fixture(params=SHARED, ids=str)
-def shared_url(request, tmp_path):
-    target = request.param
-    factory = url_factory(target.scheme)
-    try:
-        with factory.url(tmp_path) as url:
-            yield url, target.backend
-    except SchemeUnavailable as exc:
-        if factory.required_by and os.environ.get(factory.required_by) == "1":
-            pytest.fail(f"{factory.required_by}=1 but {target} is unavailable: {exc}")
-        pytest.skip(f"{target} unavailable here: {exc}")
 
 
 async def _append(store, version: int) -> None:
