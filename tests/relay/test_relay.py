@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from eventuali.relay import Relay
 from tests.features.domain import UserRegistered, UserRenamed
 
 from .conftest import NATS_URL, stream_messages, until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _users(store, n: int, start: int = 0) -> None:
@@ -154,3 +158,24 @@ async def test_a_subject_template_with_unknown_fields_is_refused(mem_store, temp
 async def test_a_bad_stream_name_is_refused(mem_store, stream):
     with pytest.raises(ConfigurationError, match="stream name"):
         Relay(mem_store, stream=stream)
+
+
+async def test_the_consumer_example_rebuilds_a_read_model_in_another_process(mem_store, js_stream):
+    _, _, stream, prefix = js_stream
+    store = mem_store  # the engine plays no part on the consumer's side
+    await _users(store, 12)
+    await store.save_events([UserRenamed(aggregate_id=f"u{i}", aggregate_version=2, name="x")
+                             for i in range(4)], stream_type="User")
+    await _relay_until_head(Relay(store, nats=NATS_URL, stream=stream,
+                                  subject=prefix + ".{aggregate_type}.{event_type}"), store)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / "relay_consumer.py"), "--nats", NATS_URL,
+        "--stream", stream, "--idle", "0.5", stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0
+    model = json.loads(out)
+    assert model["event_types"] == {"user_registered": 12, "UserRenamed": 4}
+    assert model["aggregates"] == {f"u{i}": {"events": 2 if i < 4 else 1, "version": 2 if i < 4 else 1}
+                                   for i in range(12)}
+    assert model["position"] == max(r.position for r in await store.backend.read_all(1, 1000)
+                                    if r.stream_type == "User")
