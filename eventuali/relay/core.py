@@ -6,8 +6,9 @@ One relay per store and relay name publishes at a time: it holds the lease
 Each event becomes one JetStream message on the subject its template gives
 (``events.{aggregate_type}.{event_type}``), with ``Nats-Msg-Id`` = the event
 id (JetStream drops a re-sent id within its duplicate window) and headers
-``Eventuali-Position``, ``-Stream-Id``, ``-Version``, ``-Event-Type``,
-``-Aggregate-Type``, ``-Relay``.  The payload is the record's payload as
+``Eventuali-Position``, ``-Stream-Id``, ``-Version``, ``-Event-Type`` and
+``-Relay`` (the aggregate type is in the subject and the envelope; every
+header costs: nats-py's throughput here halves from none to six).  The payload is the record's payload as
 stored: the event's JSON envelope, or ciphertext on an encrypted store unless
 ``decrypt=True`` (then the store's codec opens it).
 
@@ -23,6 +24,7 @@ re-send is needed only within the duplicate window, and the window drops it.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -263,48 +265,77 @@ class Relay:
         return False
 
     async def _publish(self, js: Any, records: list) -> int:
-        """Publish pipelined; how many of ``records``, from the first, JetStream acknowledged."""
-        futures = []
+        """Publish pipelined; how many of ``records``, from the first, JetStream acknowledged.
+
+        Not ``js.publish_async``: it yields to the event loop after every message, so
+        nats-py's flusher sends each one in a syscall of its own (measured: ~40x slower
+        here).  Here the whole batch goes into the client's buffer without a yield and
+        leaves in a few writes; acknowledgements come back on one inbox subscription.
+        """
+        nc = js._nc
+        loop = asyncio.get_running_loop()
+        inbox = nc.new_inbox()
+        futures: dict[str, asyncio.Future] = {}
+
+        async def on_ack(msg: Any) -> None:
+            f = futures.get(msg.subject.rsplit(".", 1)[1])
+            if f is None or f.done():
+                return
+            if not msg.data:  # a status message: no stream took the subject
+                f.set_exception(RuntimeError(f"no JetStream answer ({msg.headers})"))
+                return
+            resp = json.loads(msg.data)
+            if "error" in resp:
+                f.set_exception(RuntimeError(f"JetStream: {resp['error']}"))
+            else:
+                f.set_result(resp.get("seq"))
+
+        sub = await nc.subscribe(inbox + ".*", cb=on_ack)
+        order: list[asyncio.Future] = []
         unwrap = self.store.codec.unwrap
         try:
-            for r in records:
-                subject = self._subject(r)
-                self._check_subject(subject)
-                payload = r.payload
-                if self.decrypt:
-                    payload = unwrap(payload, RecordIdentity(r.event_id, r.stream_id, r.version))
-                headers = {
-                    "Nats-Msg-Id": str(uuid.UUID(bytes=r.event_id)),
-                    "Eventuali-Position": str(r.position),
-                    "Eventuali-Stream-Id": r.stream_id,
-                    "Eventuali-Version": str(r.version),
-                    "Eventuali-Event-Type": r.event_type,
-                    "Eventuali-Aggregate-Type": r.stream_type,
-                    "Eventuali-Relay": self.name,
-                }
-                futures.append(await js.publish_async(subject, payload, headers=headers,
-                                                      wait_stall=self.ack_timeout))
-        except ConfigurationError:
-            for f in futures:
-                f.cancel()
-            raise
-        except Exception as exc:  # noqa: BLE001 - disconnected mid-batch: count what was acked
-            warnings.warn(f"relay {self.name!r}: publish failed ({exc!r})", RuntimeWarning,
-                          stacklevel=1)
-        if futures:
-            await asyncio.wait(futures, timeout=self.ack_timeout)
+            try:
+                for i, r in enumerate(records):
+                    subject = self._subject(r)
+                    self._check_subject(subject)
+                    payload = r.payload
+                    if self.decrypt:
+                        payload = unwrap(payload, RecordIdentity(r.event_id, r.stream_id, r.version))
+                    f = futures[str(i)] = loop.create_future()
+                    order.append(f)
+                    await nc.publish(subject, payload, reply=f"{inbox}.{i}", headers={
+                        "Nats-Msg-Id": str(uuid.UUID(bytes=r.event_id)),
+                        "Eventuali-Position": str(r.position),
+                        "Eventuali-Stream-Id": r.stream_id,
+                        "Eventuali-Version": str(r.version),
+                        "Eventuali-Event-Type": r.event_type,
+                        "Eventuali-Relay": self.name,
+                    })
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - disconnected mid-batch: count what was acked
+                warnings.warn(f"relay {self.name!r}: publish failed ({exc!r})", RuntimeWarning,
+                              stacklevel=1)
+            if order:
+                await asyncio.wait(order, timeout=self.ack_timeout)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection is gone with it
+                pass
         acked = 0
-        for f in futures:
-            if not f.done() or f.cancelled() or f.exception() is not None:
+        for f in order:
+            if not f.done() or f.exception() is not None:
                 break
             acked += 1
-        for f in futures[acked:]:
-            f.cancel()
-        if acked < len(futures) and futures[acked].done() and not futures[acked].cancelled():
-            err = futures[acked].exception()
-            if err is not None:
-                warnings.warn(f"relay {self.name!r}: JetStream refused a message ({err!r})",
-                              RuntimeWarning, stacklevel=1)
+        if acked < len(order) and order[acked].done():
+            warnings.warn(f"relay {self.name!r}: JetStream refused a message "
+                          f"({order[acked].exception()!r})", RuntimeWarning, stacklevel=1)
+        for f in order[acked:]:
+            if not f.done():
+                f.cancel()
+            else:
+                f.exception()  # retrieved: no "never retrieved" noise
         self.published += acked
         return acked
 

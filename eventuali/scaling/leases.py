@@ -7,12 +7,15 @@ SQLite, PostgreSQL, the C engine, third-party engines).  No engine code is
 involved, so the core imports no engine package.
 
 Expiry without trusting clocks: a holder renews every ``lease_seconds / 4``
-and stops trusting its lease ``lease_seconds`` after the *start* of its last
-successful renewal (its own monotonic clock).  Another process counts a lease
-as expired once it has seen the same lease version, unchanged, for
-``lease_seconds`` of *its* monotonic clock.  It first saw that version after
-the holder wrote it, hence after the holder's request started: the old holder
-gives up before anyone may take over.  Only clock *rates* must agree.
+and stops trusting its lease ``lease_seconds / 2`` after the *start* of its
+last successful renewal (its own monotonic clock).  Another process counts a
+lease as expired once it has seen the same lease version, unchanged, for
+``lease_seconds / 2`` of *its* monotonic clock.  It first saw that version
+after the holder wrote it, hence after the holder's request started: the old
+holder gives up before anyone may take over.  Only clock *rates* must agree.
+A holder that dies is replaced within ``lease_seconds``: its last renewal is
+at most a tick old, others see it at most a tick later, wait half a period,
+and take it at their next tick.
 
 Fencing: a holder's commits carry an empty write on the lease stream with
 the lease's version as expected version (``StreamWrite(..., records=[])``
@@ -130,19 +133,19 @@ class Lease:
     def valid(self) -> bool:
         """True while this process may act under the lease (its own clock, with no margin
         for others: they wait a full period after *seeing* our last renewal)."""
-        return self.held and time.monotonic() - self._renewed_at < self.seconds
+        return self.held and time.monotonic() - self._renewed_at < self.seconds / 2
 
     # --- taking, keeping, giving back ---------------------------------------------------
 
     async def try_acquire(self) -> bool:
-        """Take the lease if it is free, released, or unchanged for a full period; True if taken."""
+        """Take the lease if it is free, released, or unchanged for half a period; True if taken."""
         if self.held:
             return await self.renew()
         seen = await self.view()
         now = time.monotonic()
         if seen.version != self._seen[0]:
             self._seen = (seen.version, now)
-        expired = now - self._seen[1] >= seen.seconds
+        expired = now - self._seen[1] >= seen.seconds / 2
         if seen.version and not seen.released and not expired:
             return False
         self._check_info(seen)
@@ -247,7 +250,7 @@ class Members:
         await self.backend.append([StreamWrite(self.stream, RESERVED_STREAM_TYPE, ANY, [rec])])
 
     async def alive(self) -> list[str]:
-        """Workers whose heartbeat moved within one lease period (this one always counts)."""
+        """Workers whose heartbeat moved within half a lease period (this one always counts)."""
         v = await self.backend.stream_version(self.stream)
         recs = await self.backend.read_stream(self.stream, max(1, v - self.WINDOW + 1)) if v else []
         now = time.monotonic()
@@ -259,7 +262,7 @@ class Members:
             if old is None or old[0] != version:
                 self._last[w] = (version, now, left)
         live = {w for w, (_, at, left) in self._last.items()
-                if not left and now - at < self.seconds}
+                if not left and now - at < self.seconds / 2}
         live.add(self.worker)
         if v and v % 1000 == 0 and "truncate" in self.backend.capabilities:
             await self.backend.truncate_stream(self.stream, max(1, v - self.WINDOW))

@@ -81,7 +81,7 @@ async def test_one_relay_publishes_at_a_time(store_url, js_stream):
     s1 = await EventStore.create(url, backend=backend)
     s2 = await EventStore.create(url, backend=backend)
     stop1, stop2 = asyncio.Event(), asyncio.Event()
-    kw = dict(nats=NATS_URL, stream=stream, subject=prefix + ".{event_type}", lease_seconds=0.4)
+    kw = dict(nats=NATS_URL, stream=stream, subject=prefix + ".{event_type}", lease_seconds=1.0)
     r1, r2 = Relay(s1, **kw), Relay(s2, **kw)
     t1 = asyncio.create_task(r1.run(stop1))
     try:
