@@ -13,6 +13,7 @@ cannot write after that) and goes back to standby.
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from typing import Any
 
@@ -38,8 +39,11 @@ async def start_elected(streamer: Any, sub: Any) -> None:
 
 async def _keep(streamer: Any, sub: Any, lease: Lease) -> None:
     tick = lease.seconds / TICKS_PER_LEASE
+    due = time.monotonic()
     while True:
-        await asyncio.sleep(tick)
+        due += tick  # a fixed rate: a slow round does not stretch the period
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        due = max(due, time.monotonic() - tick)
         try:
             if sub._lease is None:
                 if await lease.try_acquire():

@@ -137,16 +137,22 @@ class Lease:
 
     # --- taking, keeping, giving back ---------------------------------------------------
 
-    async def try_acquire(self) -> bool:
-        """Take the lease if it is free, released, or unchanged for half a period; True if taken."""
-        if self.held:
-            return await self.renew()
+    async def look(self) -> tuple[LeaseView, bool]:
+        """The lease as it is now, and whether it is free to take (never taken, released, or
+        unchanged for half a period of this process's clock)."""
         seen = await self.view()
         now = time.monotonic()
         if seen.version != self._seen[0]:
             self._seen = (seen.version, now)
         expired = now - self._seen[1] >= seen.seconds / 2
-        if seen.version and not seen.released and not expired:
+        return seen, not seen.version or seen.released or expired
+
+    async def try_acquire(self, looked: tuple[LeaseView, bool] | None = None) -> bool:
+        """Take the lease if it is free (see :meth:`look`); True if taken."""
+        if self.held:
+            return await self.renew()
+        seen, free = looked or await self.look()
+        if not free:
             return False
         self._check_info(seen)
         async with self.lock:

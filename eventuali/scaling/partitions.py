@@ -126,8 +126,11 @@ class PartitionedSubscription:
 
     async def _coordinator(self) -> None:
         tick = self.streamer.lease_seconds / TICKS_PER_LEASE
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(tick)
+            due += tick  # a fixed rate: the time a round takes does not stretch the period
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            due = max(due, time.monotonic() - tick)
             try:
                 await self._coordinate()
             except asyncio.CancelledError:
@@ -140,10 +143,16 @@ class PartitionedSubscription:
         assert self._members is not None
         await self._members.beat()
         workers = await self._members.alive()
-        share = math.ceil(self.partitions / len(workers))
         for p in sorted(self.held):
             if not await self._leases[p].renew():
                 await self._drop(p)
+        looks = {p: await self._leases[p].look() for p in range(self.partitions)
+                 if p not in self.held}
+        # A holder whose lease ran out is gone, whatever its last heartbeat says: do not
+        # leave room for it (its partitions would wait for its heartbeat to age too).
+        gone = {v.holder for v, free in looks.values() if free and not v.released and v.holder}
+        workers = [w for w in workers if w not in gone or w == self.streamer.worker_id]
+        share = math.ceil(self.partitions / len(workers))
         for p in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             await self._give_back(p)  # a worker joined: make room for it
         if len(self.held) < share:
@@ -155,7 +164,7 @@ class PartitionedSubscription:
             for p in order:
                 if len(self.held) >= share:
                     break
-                if p not in self.held and await self._leases[p].try_acquire():
+                if p in looks and looks[p][1] and await self._leases[p].try_acquire(looks[p]):
                     await self._adopt(p)
         self._wake.set()
         cond = self.streamer._head_changed
