@@ -217,31 +217,38 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", default=str(HERE / "results" / "scaling.json"))
+    ap.add_argument("--parts", default="backlog,takeover,relay", help="which measurements")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     out: dict = {"machine": {"cpus": os.cpu_count(), "load": os.getloadavg()},
                  "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
     url = pg_schema_url(args.postgres)
     store = await EventStore.create(url)
     t0 = time.perf_counter()
-    await fill(store, args.events)
+    await fill(store, args.events if "backlog" in parts else 1000)
     out["fill_seconds"] = time.perf_counter() - t0
     runs: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(args.rounds):
+    for _ in range(args.rounds if "backlog" in parts else 0):
         for w in (1, 2):
             runs[w].append(await backlog_run(store, url, w))
             print(f"backlog {args.events} events, {w} worker(s): {runs[w][-1]:.1f} s", flush=True)
-    best1, best2 = min(runs[1]), min(runs[2])
-    out["backlog"] = {"events": args.events, "partitions": PARTITIONS, "runs": runs,
-                      "events_per_s_1": args.events / best1, "events_per_s_2": args.events / best2,
-                      "speedup": best1 / best2}
-    print(f"speedup 2 vs 1 workers (best of {args.rounds}): {best1 / best2:.2f}x", flush=True)
-    takes = [await takeover(store, url, 2.0) for _ in range(3)]
-    out["takeover"] = {"lease_seconds": 2.0, "seconds": takes}
-    print(f"takeover after SIGKILL, lease 2 s: {', '.join(f'{t:.2f}' for t in takes)} s", flush=True)
+    if "backlog" in parts:
+        best1, best2 = min(runs[1]), min(runs[2])
+        out["backlog"] = {"events": args.events, "partitions": PARTITIONS, "runs": runs,
+                          "events_per_s_1": args.events / best1, "events_per_s_2": args.events / best2,
+                          "speedup": best1 / best2}
+        print(f"speedup 2 vs 1 workers (best of {args.rounds}): {best1 / best2:.2f}x", flush=True)
+    if "takeover" in parts:
+        takes = [await takeover(store, url, 2.0) for _ in range(5)]
+        out["takeover"] = {"lease_seconds": 2.0, "seconds": takes}
+        print(f"takeover after SIGKILL, lease 2 s: {', '.join(f'{t:.2f}' for t in takes)} s", flush=True)
     await store.close()
 
     with tempfile.TemporaryDirectory() as tmp:
+        if "relay" not in parts:
+            Path(args.out).write_text(json.dumps(out, indent=2))
+            return
         for label, rurl in (("sqlite", f"sqlite://{tmp}/relay.db"), ("postgresql", pg_schema_url(args.postgres))):
             ceiling = await nats_ceiling(args.nats, args.relay_events)  # side by side: same load
             eps = await relay_throughput(rurl, args.nats, args.relay_events)
