@@ -1,7 +1,7 @@
 """Scale-out measurements: partitioned projection workers, takeover after SIGKILL, the NATS relay.
 
     python bench/bench_scaling.py --postgres postgresql://postgres@127.0.0.1:5432/test \
-        [--events 200000] [--nats nats://127.0.0.1:4222] [--out bench/results/scaling.json]
+        [--events 200000] [--nats nats://127.0.0.1:4222] [--out bench/scaling_results/scaling.json]
 
 1. backlog: a projection (8 partitions, decoding every event) over a backlog of
    ``--events`` events on PostgreSQL, with 1 and with 2 worker processes,
@@ -216,7 +216,7 @@ async def main() -> None:
     ap.add_argument("--rate", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--out", default=str(HERE / "results" / "scaling.json"))
+    ap.add_argument("--out", default=str(HERE / "scaling_results" / "scaling.json"))
     ap.add_argument("--parts", default="backlog,takeover,relay", help="which measurements")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
