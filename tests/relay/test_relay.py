@@ -179,3 +179,27 @@ async def test_the_consumer_example_rebuilds_a_read_model_in_another_process(mem
                                    for i in range(12)}
     assert model["position"] == max(r.position for r in await store.backend.read_all(1, 1000)
                                     if r.stream_type == "User")
+
+
+async def test_an_encrypted_store_publishes_ciphertext_unless_told_to_decrypt(js_stream):
+    from eventuali.security import KeyManager, encrypted_codec
+
+    _, js, stream, prefix = js_stream
+    opened_stream = stream + "O"  # a second stream: one stream would drop the same ids as duplicates
+    await js.add_stream(name=opened_stream, subjects=[prefix + "o.>"])
+    store = await EventStore.create(f"memory://enc-{uuid.uuid4().hex}", backend="python",
+                                    codec=encrypted_codec(KeyManager.generate("k1")))
+    try:
+        await _users(store, 3)
+        await _relay_until_head(Relay(store, nats=NATS_URL, stream=stream,
+                                      subject=prefix + ".{event_type}"), store)
+        await _relay_until_head(Relay(store, nats=NATS_URL, stream=opened_stream,
+                                      subject=prefix + "o.{event_type}", decrypt=True), store)
+        sealed = [m.data for m in await stream_messages(js, stream)]
+        opened = [json.loads(m.data) for m in await stream_messages(js, opened_stream)]
+        assert len(sealed) == len(opened) == 3
+        assert all(not d.startswith(b"{") and b"n0" not in d for d in sealed)  # ciphertext
+        assert [e["name"] for e in opened] == ["n0", "n1", "n2"]
+    finally:
+        await js.delete_stream(opened_stream)
+        await store.close()
