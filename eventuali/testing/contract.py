@@ -807,6 +807,7 @@ class CheckpointContract(BackendFixtures):
         assert backend.append([], checkpoint=("proj", 20)) == []
         assert backend.get_checkpoint("proj") == 20
 
+    @requires("checkpoints")
     def test_an_empty_write_fences_the_checkpoint(self, backend: Backend) -> None:
         # What leases rely on (eventuali.scaling): a write without records on the lease
         # stream, at the holder's version, guards the checkpoint stored with it.
