@@ -15,6 +15,7 @@ import nox
 # (nox does not put the noxfile's folder on sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from noxfile_c import c_asan, c_fuzz, c_tests, c_valgrind  # noqa: E402,F401
+from noxfile_wheels import build, wheel_tests  # noqa: E402,F401
 
 ROOT = Path(__file__).parent
 nox.options.sessions = ["tests"]

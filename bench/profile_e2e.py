@@ -1,6 +1,8 @@
 """Where the end-to-end time goes: cProfile of eventuali's 100×100 save and load on a SQLite file.
 
-Usage: ``python bench/profile_e2e.py [--api async|sync] [--backend python] [--top 25]``.
+Usage: ``python bench/profile_e2e.py [--api async|sync] [--backend python] [--top 25]``,
+or ``python bench/profile_e2e.py --stages [--meter callgrind|time] [--engines python,c]``
+for the per-stage table of docs/performance.md (see bench/stage_split.py).
 Prints the time split by layer (eventuali core, the engine, pydantic, sqlite3,
 asyncio/threads, other) and the top functions by own time, for the save and
 the load of the bench's 100 aggregates × 100 events.  Profiling slows Python
@@ -75,7 +77,23 @@ def main() -> int:
     p.add_argument("--aggregates", type=int, default=100)
     p.add_argument("--events-per-aggregate", type=int, default=100)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--stages", action="store_true",
+                   help="per-stage cost table (create, encode, engine call, commit, ...) instead")
+    p.add_argument("--meter", choices=("callgrind", "time"), default="callgrind",
+                   help="--stages: instruction counts under callgrind (default) or wall time")
+    p.add_argument("--engines", default="python,c", help="--stages: engines to split")
     args = p.parse_args()
+    if args.stages:
+        import stage_split
+
+        engines = args.engines.split(",")
+        totals = stage_split.measure(engines, args.aggregates, args.events_per_aggregate,
+                                     args.meter)
+        unit = "Ir" if args.meter == "callgrind" else "µs"
+        print(f"{args.aggregates} aggregates x {args.events_per_aggregate} events, SQLite file, "
+              f"meter {args.meter} ({unit} per event)\n")
+        print(stage_split.table(totals, engines, args.aggregates * args.events_per_aggregate, unit))
+        return 0
     n = args.aggregates * args.events_per_aggregate
     with tempfile.TemporaryDirectory(prefix="eventuali-profile-") as d:
         url = f"sqlite://{d}/events.db"  # d is absolute: sqlite:///abs/path.db

@@ -6,6 +6,7 @@ The public names live here; submodules hold one concept each
 
 from __future__ import annotations
 
+from ._version import __version__ as __version__
 from .aggregate import Aggregate
 from .errors import (
     BackendNotFoundError,
@@ -33,8 +34,6 @@ from .serialization import EventCodec
 from .snapshots import SnapshotConfig, SnapshotService, SnapshotWarning, SyncSnapshotService
 from .store import EventStore, StoredEvent, SyncEventStore
 from .streaming import EventStreamer, Subscription
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ANY",

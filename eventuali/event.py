@@ -9,15 +9,23 @@ with every stored field preserved.
 Per class, ``__event_type__`` (default: the class name) is the stored type
 name and ``__event_version__`` (default 1) the schema version that upcasters
 bring older stored versions up to.
+
+One type name, one class: a second, different class with a name already
+registered is a ``ConfigurationError`` naming both, unless it says
+``class OrderPlaced(Event, replace_registered=True)`` (then it is what stored
+events of that name load as).  Running the same class statement again (a
+reloaded module, a function defining a class called twice) is not a second
+class and replaces the first quietly.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
-import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import FrameType
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -73,6 +81,8 @@ class Event(BaseModel):
 
     __event_type__: ClassVar[str] = "Event"
     __event_version__: ClassVar[int] = 1
+    __event_defined_at__: ClassVar[tuple[str, int] | None] = None
+    """(file, line) of the class statement; tells a re-run definition from a second class."""
 
     event_id: UUID | None = None
     aggregate_id: str | None = None
@@ -85,13 +95,18 @@ class Event(BaseModel):
     correlation_id: UUID | None = None
     user_id: str | None = None
 
+    def __init_subclass__(cls, replace_registered: bool = False, **kwargs: Any) -> None:
+        # The class keyword is taken here; pydantic hands it to __pydantic_init_subclass__ too.
+        super().__init_subclass__(**kwargs)
+        cls.__event_defined_at__ = _definition_site()
+
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+    def __pydantic_init_subclass__(cls, replace_registered: bool = False, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if "__event_type__" not in cls.__dict__:
             cls.__event_type__ = cls.__name__
         if not cls.__dict__.get("__abstract_event__", False):
-            registry.register(cls)
+            registry.register(cls, replace=replace_registered)
 
     @classmethod
     def get_event_type(cls) -> str:
@@ -121,6 +136,28 @@ class Event(BaseModel):
             raise SerializationError(f"cannot read {cls.__name__} from dict: {exc}") from exc
 
 
+_CLASS_MACHINERY = ("pydantic", "abc", "typing", __name__)
+
+
+def _definition_site() -> tuple[str, int] | None:
+    """(file, line) of the class statement being executed: the first frame outside the
+    class-creation machinery (pydantic's metaclass, this module)."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_CLASS_MACHINERY):
+        frame = frame.f_back
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _described(cls: type) -> str:
+    """The module-qualified name, with where it was defined when that is known."""
+    site = getattr(cls, "__event_defined_at__", None)
+    return _qualified(cls) + (f" (defined at {site[0]}:{site[1]})" if site else "")
+
+
 class UnknownEvent(Event):
     """A stored event whose type has no registered class; every stored field is kept.
 
@@ -144,24 +181,34 @@ class EventRegistry:
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self._lock = threading.Lock()
 
-    def register(self, cls: type[Event], name: str | None = None) -> type[Event]:
+    def register(self, cls: type[Event], name: str | None = None, *, replace: bool = False) -> type[Event]:
+        """Register ``cls`` under ``name`` (default: its ``__event_type__``).
+
+        A name held by another class is refused, naming both, unless ``replace``
+        is true; the same class statement run again (a reloaded module) replaces.
+        """
         if not (isinstance(cls, type) and issubclass(cls, Event)):
             raise ConfigurationError(f"{cls!r} is not an Event subclass; only events can be registered")
         name = name or cls.__event_type__
         with self._lock:
             old = self._by_name.get(name)
-            if old is not None and old is not cls and (
-                old.__module__ != cls.__module__ or old.__qualname__ != cls.__qualname__
-            ):
-                warnings.warn(
-                    f"event type {name!r} was registered by {old.__module__}.{old.__qualname__} and "
-                    f"is now re-registered by {cls.__module__}.{cls.__qualname__}; stored "
-                    f"{name!r} events will load as the latter. Set __event_type__ on one of them "
-                    "to keep both.",
-                    stacklevel=4,
+            if old is not None and old is not cls and not replace and not _same_definition(old, cls):
+                raise ConfigurationError(
+                    f"event type {name!r} is already registered by {_described(old)}; "
+                    f"{_described(cls)} cannot take it too, as stored {name!r} events can load as "
+                    "one class only. Give one of them another name (__event_type__ = "
+                    f"'{name}V2' in its body), or replace the first on purpose with "
+                    f"class {cls.__name__}(..., replace_registered=True)"
                 )
             self._by_name[name] = cls
         return cls
+
+    def unregister(self, name: str) -> type[Event] | None:
+        """Forget the class registered as ``name`` (returned, or None); stored events of that
+        name then load as :class:`UnknownEvent`.  For plugins and tests that define classes
+        for a while."""
+        with self._lock:
+            return self._by_name.pop(name, None)
 
     def register_upcaster(self, event_type: str, from_version: int, fn: Upcaster) -> None:
         """Register ``fn``: it turns a stored ``event_type`` dict at ``from_version`` into ``from_version + 1``."""
@@ -208,11 +255,21 @@ class EventRegistry:
 registry = EventRegistry()
 
 
-def register_event(cls: type[Event] | None = None, *, name: str | None = None):
-    """Register an event class under its type name or ``name``; usable as a decorator."""
+def _same_definition(old: type[Event], new: type[Event]) -> bool:
+    """The same class statement executed again (reload, a factory called twice)."""
+    site = getattr(new, "__event_defined_at__", None)
+    return (_qualified(old) == _qualified(new) and site is not None
+            and site == getattr(old, "__event_defined_at__", None))
+
+
+def register_event(cls: type[Event] | None = None, *, name: str | None = None, replace: bool = False):
+    """Register an event class under its type name or ``name``; usable as a decorator.
+
+    ``replace=True`` takes a name another class holds (see :meth:`EventRegistry.register`).
+    """
 
     def deco(c: type[Event]) -> type[Event]:
-        return registry.register(c, name)
+        return registry.register(c, name, replace=replace)
 
     return deco(cls) if cls is not None else deco
 

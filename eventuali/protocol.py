@@ -10,6 +10,20 @@ Thread safety: a ``Backend`` instance may be shared by several threads; calls
 are serialized or run in parallel as the engine sees fit, but each call is
 atomic.  ``close()`` may be called more than once; any other call after it
 raises ``StoreClosedError``.
+
+Every method refuses malformed arguments (wrong types; empty or over-long stream
+ids, names and tenants - limits in :mod:`eventuali.records`; negative positions,
+versions, limits or timeouts) with ``InvalidInputError`` naming the problem,
+and changes nothing.
+
+Several handles may be open on one store at once.  An engine may share state
+between handles open at the same time in one process (``memory://name`` does),
+but for a ``persistent`` engine nothing it holds only in memory may outlive the
+last ``close()``: once every handle is closed, the next open - in this process
+or another - sees exactly what acknowledged calls stored (records with every
+field, tombstones, truncations, the event-id index, checkpoints, snapshots and
+the position counter).  The conformance suite closes every handle before it
+reopens, and also reopens in a fresh process.
 """
 
 from __future__ import annotations
@@ -21,8 +35,8 @@ from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 
 CAPABILITIES = frozenset(
     {
-        "persistent",  # data survives close() and reopen
-        "multi_process",  # several processes may open the same store at once
+        "persistent",  # data survives close() of every handle and a reopen, in any process
+        "multi_process",  # several processes may open and write the same store at once
         "snapshots",
         "checkpoints",
         "delete",  # delete_stream
@@ -47,19 +61,36 @@ class Backend(Protocol):
         """Append records to one or more streams, atomically: all writes or none.
 
         For each write, ``expected_version`` is an exact version (0 = the stream
-        has no events), or ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``.  A
-        mismatch raises ``OptimisticConcurrencyError`` naming the stream, the
-        expected and the actual version.  An event id already stored (or given
-        twice) raises ``DuplicateEventError``.  A deleted stream raises
-        ``StreamDeletedError``.  Invalid input (empty or over-long stream id,
-        event id not 16 bytes, empty event type, …) raises
-        ``InvalidInputError``.  In every error case nothing is written.
+        has no events), or ``ANY``, ``NO_STREAM`` or ``STREAM_EXISTS``, compared
+        with ``stream_version`` (a stream whose records were all truncated keeps
+        its version, so it still exists).  A mismatch raises
+        ``OptimisticConcurrencyError`` naming the stream, the expected and the
+        actual version.  An event id already stored (or given twice) raises
+        ``DuplicateEventError`` carrying that ``event_id`` (the first one, in the
+        order given).  A deleted stream raises ``StreamDeletedError`` carrying its
+        ``stream_id``.  Invalid input (empty or over-long stream id, event id not
+        16 bytes, empty event type, …) raises ``InvalidInputError``.  In every
+        error case nothing is written.
+
+        The checks run in this order and the first failure is raised: invalid
+        input, and an event id given twice in the call; then, write by write in
+        the order given, the tombstone and the expected version (a write with no
+        records is checked too); only when every write passes, event ids already
+        stored.  An id counts as stored while a record with it is stored: the
+        ids of records removed by ``delete_stream``/``truncate_stream`` may be
+        appended again.
+
+        The version check and the write are one atomic step: of several
+        concurrent appends with the same expected version (threads, handles,
+        or processes under ``multi_process``), exactly one is accepted and
+        lands at ``expected + 1``; the others raise ``OptimisticConcurrencyError``.
 
         The records of each write get versions ``current+1 …`` in order.  If
         ``checkpoint`` is given, ``set_checkpoint(*checkpoint)`` happens in the
         same transaction.  A write with no records only checks its expected
         version.  Returns the global positions of all appended records, in the
-        order given.
+        order given.  Positions rise with commit order and are never reused,
+        not even after the newest records were deleted and the store reopened.
         """
         ...
 
@@ -82,10 +113,13 @@ class Backend(Protocol):
     ) -> list[Record]:
         """Records with ``position >= from_position`` that match ``filter``, in position order.
 
-        At most ``limit`` records.  A reader that pages with ``from_position =
-        last.position + 1`` never skips a record that commits later with a
-        lower position: a backend only returns positions below which every
-        transaction has finished.
+        At most ``limit`` (>= 1, or None) records; ``from_position`` 0 and 1
+        both mean from the start; ``filter`` is a ``ReadFilter`` or None.  A
+        reader that pages with ``from_position = last.position + 1`` never skips
+        a record that commits later with a lower position: a backend only
+        returns positions below which every transaction has finished.  Records
+        removed by ``delete_stream`` or ``truncate_stream`` are left out; the
+        others keep their positions and their order.
         """
         ...
 
@@ -94,21 +128,36 @@ class Backend(Protocol):
         ...
 
     def head(self) -> int:
-        """The highest position that a reader may see (0 for an empty store)."""
+        """The highest position that a reader may see (0 for an empty store).
+
+        It never goes back: deleting the newest records leaves it where it was.
+        """
         ...
 
     # --- snapshots -----------------------------------------------------------
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Store a snapshot; one with the same (stream_id, version) is replaced."""
+        """Store a snapshot; one with the same (stream_id, version) is replaced.
+
+        ``version`` must be >= 1 but is not checked against the stream's
+        version (a snapshot may be saved before the events it covers are
+        read).  A deleted stream raises ``StreamDeletedError`` and saves nothing.
+        """
         ...
 
     def load_snapshot(self, stream_id: str, max_version: int | None = None) -> Snapshot | None:
-        """The snapshot with the highest version <= ``max_version`` (any, if None), or None."""
+        """The snapshot with the highest version <= ``max_version`` (any, if None), or None.
+
+        ``max_version=0`` is valid and finds nothing (versions start at 1); a
+        negative one raises ``InvalidInputError``.
+        """
         ...
 
     def prune_snapshots(self, stream_id: str, keep: int) -> int:
-        """Delete all but the ``keep`` newest snapshots of the stream; return how many went."""
+        """Delete all but the ``keep`` highest-version snapshots; return how many went.
+
+        ``keep=0`` deletes them all; a negative ``keep`` raises ``InvalidInputError``.
+        """
         ...
 
     # --- checkpoints ---------------------------------------------------------
@@ -118,7 +167,10 @@ class Backend(Protocol):
         ...
 
     def set_checkpoint(self, name: str, position: int) -> None:
-        """Store ``position`` under ``name`` (overwriting)."""
+        """Store ``position`` under ``name`` (overwriting, also with a lower one).
+
+        Any ``position >= 0`` is accepted; it is not checked against ``head()``.
+        """
         ...
 
     # --- live ----------------------------------------------------------------
@@ -127,7 +179,7 @@ class Backend(Protocol):
         """Block until ``head() > after_position`` or ``timeout`` seconds pass; return head().
 
         Woken by commits (in-process condition, LISTEN/NOTIFY, …), not by polling
-        where the engine can avoid it.
+        where the engine can avoid it.  ``timeout=0`` returns ``head()`` at once.
         """
         ...
 
@@ -137,15 +189,20 @@ class Backend(Protocol):
         """Remove the stream's records and snapshots and tombstone its id.
 
         Later appends raise ``StreamDeletedError``; reads return ``[]``.  Returns
-        the number of records removed.  Deleting an unknown stream tombstones it.
+        the number of records removed.  Deleting an unknown stream tombstones it;
+        deleting a deleted one removes nothing (0).  Every write to a deleted
+        stream, even one with no records and whatever its expected version,
+        raises ``StreamDeletedError``; so does ``save_snapshot``.
         """
         ...
 
     def truncate_stream(self, stream_id: str, before_version: int) -> int:
         """Remove the stream's records with ``version < before_version``.
 
-        Versions of the remaining records, and of later appends, are unchanged.
-        Returns the number of records removed.
+        Versions of the remaining records, and of later appends, are unchanged:
+        ``stream_version`` stays, even when every record went.  ``before_version``
+        must be >= 1.  Returns the number of records removed (0 for an unknown or
+        deleted stream).
         """
         ...
 

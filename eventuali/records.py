@@ -136,8 +136,12 @@ class StoreURL:
     ``sqlite:///abs/x.db`` -> path ``/abs/x.db``; ``sqlite://:memory:`` -> path
     ``:memory:``; ``memory://`` or ``memory://name`` -> scheme ``memory``, path
     ``name`` (``''`` means a private store); ``postgresql://u:p@h:5432/db?opt=v``
-    fills user/password/host/port/database.  ``backend`` is the ``+name`` of a
-    scheme such as ``sqlite+c://``, or ``None``.
+    fills user/password/host/port/database.  Any other scheme (a third-party
+    engine's) keeps its location as written in ``path``: ``jsonl://Events.jsonl``
+    -> path ``Events.jsonl``, ``jsonl:///data/e.jsonl`` -> ``/data/e.jsonl``
+    (host/port/user/password/database are filled too when the location reads as
+    ``user:pass@host:port/db``).  ``backend`` is the ``+name`` of a scheme such
+    as ``sqlite+c://``, or ``None``.
     """
 
     raw: str

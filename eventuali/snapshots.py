@@ -113,6 +113,18 @@ def _checksum(flags: int, fingerprint: bytes, body: bytes) -> bytes:
     return h.digest()
 
 
+def integrity_problem(payload: bytes) -> str | None:
+    """Why an unprotected snapshot payload is unreadable (format, checksum), or None.
+
+    Needs no aggregate class: ``eventuali verify`` checks stored snapshots with it.
+    """
+    if len(payload) < _HEADER or payload[:2] != _MAGIC or payload[2] != _FORMAT:
+        return "is not in a format this version reads"
+    if _checksum(payload[3], payload[4:12], payload[28:]) != payload[12:28]:
+        return "fails its checksum (corrupt)"
+    return None
+
+
 _PROTECTED = b"\xffSP"  # then one byte: how many payload transforms wrap the snapshot
 _SNAPSHOT_EVENT_ID = b"eventuali-snapsh"  # the event id bound as associated data (16 bytes)
 
@@ -223,10 +235,11 @@ class SnapshotCodec:
         """The aggregate stored in ``snap``, or None (with a warning) when it must not be used."""
         where = f"snapshot of {cls.__name__} {aggregate_id!r} at version {snap.version}"
         payload = snap.payload
-        if len(payload) < _HEADER or payload[:2] != _MAGIC or payload[2] != _FORMAT:
-            _ignore(f"{where} is not in a format this version reads")
+        problem = integrity_problem(payload)
+        if problem is not None:
+            _ignore(f"{where} {problem}")
             return None
-        flags, fp, digest, body = payload[3], payload[4:12], payload[12:28], payload[28:]
+        flags, fp, body = payload[3], payload[4:12], payload[28:]
         if fp != layout_fingerprint(cls) or snap.schema_version != int(
             getattr(cls, "__snapshot_version__", 1)
         ):
@@ -234,9 +247,6 @@ class SnapshotCodec:
                 f"{where} was taken under another layout of the class (fields or "
                 "__snapshot_version__ changed)"
             )
-            return None
-        if _checksum(flags, fp, body) != digest:
-            _ignore(f"{where} fails its checksum (corrupt)")
             return None
         try:
             if flags & _FLAG_ZLIB:

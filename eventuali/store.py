@@ -27,6 +27,7 @@ from .protocol import AsyncBackend, Backend
 from .records import ANY, ReadFilter, Record, StoreURL, StreamWrite
 from .registry import choose
 from .serialization import EventCodec
+from .store_options import merge_options
 from .url import parse_url
 
 A = TypeVar("A", bound=Aggregate)
@@ -188,22 +189,10 @@ class _StoreLogic:
         return list(map(StoredEvent, [r.position for r in records], self.codec.decode_many(records)))
 
 
-def _refuse_options(where: str, url: str | None, options: dict[str, Any]) -> None:
-    """Engine settings given as keyword arguments (the guide's DATABASE_CONFIG dict): say where they go."""
-    if options:
-        names = sorted(options)
-        query = "&".join(f"{k}={options[k]}" for k in names if not isinstance(options[k], dict))
-        raise InvalidInputError(
-            f"{where}() got unknown keyword argument(s) {names}; it takes url, backend and codec. "
-            "Engine settings go in the URL's query string, e.g. "
-            f"'{(url or 'postgresql://user:pass@host/db').split('?')[0]}?{query or 'pool_size=20'}' "
-            "(nested dicts such as connect_args/server_settings flatten into the same query; "
-            "see docs/guide-compat.md)"
-        )
-
-
-def _resolve_url(url: str | None) -> StoreURL:
-    return parse_url(url if url is not None else os.environ.get("EVENTUALI_URL", DEFAULT_URL))
+def _resolve_url(url: str | None, options: dict[str, Any], where: str) -> StoreURL:
+    """The parsed URL, with engine settings given as keyword arguments merged into its options."""
+    parsed = parse_url(url if url is not None else os.environ.get("EVENTUALI_URL", DEFAULT_URL))
+    return merge_options(parsed, options, where)
 
 
 class EventStore(_StoreLogic):
@@ -229,11 +218,12 @@ class EventStore(_StoreLogic):
 
         ``url`` defaults to ``$EVENTUALI_URL`` or ``sqlite://events.db``.  ``backend``
         names the engine (beats ``EVENTUALI_BACKEND``; default ``auto``).  Engine
-        settings (pool size, timeouts, ...) are URL options; given as keyword
-        arguments they are refused with the URL to write instead.
+        settings (pool size, timeouts, ...) are URL options, or the same names
+        as keyword arguments (the guide's ``**DATABASE_CONFIG["postgresql"]``,
+        ``connect_args``/``server_settings`` flattened), validated alike; a
+        setting given both ways with different values is refused.
         """
-        _refuse_options("EventStore.create", url, options)
-        parsed = _resolve_url(url)
+        parsed = _resolve_url(url, options, "EventStore.create()")
         provider = choose(parsed, backend)
         open_async = getattr(provider, "open_async", None)
         abackend = open_async(parsed) if open_async is not None else None
@@ -391,8 +381,7 @@ class SyncEventStore(_StoreLogic):
         cls, url: str | None = None, *, backend: str | None = None, codec: EventCodec | None = None,
         **options: Any,
     ) -> SyncEventStore:
-        _refuse_options("SyncEventStore.create", url, options)
-        parsed = _resolve_url(url)
+        parsed = _resolve_url(url, options, "SyncEventStore.create()")
         provider = choose(parsed, backend)
         return cls(provider.open(parsed), parsed, codec, provider.name)
 

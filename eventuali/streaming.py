@@ -32,7 +32,12 @@ from typing import Any, cast
 
 from .aggregate import Aggregate
 from .asyncio_adapter import ThreadedAsyncBackend
-from .errors import ConfigurationError, OptimisticConcurrencyError, SerializationError
+from .errors import (
+    ConfigurationError,
+    OptimisticConcurrencyError,
+    SerializationError,
+    StoreClosedError,
+)
 from .event import Event
 from .ids import uuid7
 from .projections import (
@@ -165,6 +170,8 @@ class EventStreamer:
         self._head_changed: asyncio.Condition | None = None
         self._watcher: asyncio.Task | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._controlled = False  # start/stop/catch_up/rebuild/retry_parked was called
+        self._autostart: asyncio.Task | None = None
 
     # --- configuration ---------------------------------------------------------------
 
@@ -224,13 +231,19 @@ class EventStreamer:
         aggregate_types: Iterable[str | type[Aggregate]] | None = None,
         partitions: int | None = None,
     ) -> Any:
-        """Attach ``projection``; it runs from its stored checkpoint once the streamer is started
-        (at once if the streamer is already running).
+        """Attach ``projection``; it runs from its stored checkpoint, then follows live events.
+
+        On a running streamer it starts at once.  On a streamer nobody has
+        started, stopped or caught up yet, the streamer starts itself as soon
+        as the caller next yields to the event loop (the guide subscribes and
+        never calls ``start()``); calling ``start()``, ``catch_up()``,
+        ``rebuild()``, ``retry_parked()`` or ``stop()`` first takes control.
 
         It runs in one process at a time: every process that subscribes it competes for
         its lease in the store and the others stand by.  ``partitions=N`` splits its feed
         by stream id into N partitions shared by the processes that run it (returns a
-        :class:`~eventuali.scaling.PartitionedSubscription`); see docs/scaling.md."""
+        :class:`~eventuali.scaling.PartitionedSubscription`); see docs/scaling.md.
+        """
         if not isinstance(projection, Projection):
             raise ConfigurationError(
                 f"subscribe() takes an eventuali.Projection, got {type(projection).__name__}; "
@@ -264,7 +277,29 @@ class EventStreamer:
         self.subscriptions[name] = sub
         if self._running:
             await self._start_subscription(sub)
+        elif not self._controlled and self._autostart is None:
+            self._autostart = asyncio.get_running_loop().create_task(
+                self._start_unless_controlled(), name="eventuali-streamer-autostart")
         return sub
+
+    async def _start_unless_controlled(self) -> None:
+        if self._controlled:
+            return
+        try:
+            await self._start()
+        except StoreClosedError:
+            pass  # closed before it ever ran: nobody is waiting for these projections
+        except Exception as exc:  # noqa: BLE001 - no caller to raise to: say it
+            warnings.warn(f"EventStreamer could not start its subscriptions: {exc!r}",
+                          RuntimeWarning, stacklevel=1)
+
+    async def _take_control(self) -> None:
+        """The caller drives the streamer from now on: no automatic start (one already
+        under way is finished first, so the caller sees a consistent state)."""
+        self._controlled = True
+        task, self._autostart = self._autostart, None
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.gather(task, return_exceptions=True)
 
     async def unsubscribe(self, projection: Projection | str) -> None:
         sub = self._sub(projection)
@@ -275,6 +310,10 @@ class EventStreamer:
 
     async def start(self) -> None:
         """Start every subscription: catch up from its checkpoint, then follow live events."""
+        await self._take_control()
+        await self._start()
+
+    async def _start(self) -> None:
         if self._running:
             return
         self._running = True
@@ -289,6 +328,7 @@ class EventStreamer:
 
     async def stop(self) -> None:
         """Stop every subscription after its current batch and store the checkpoints."""
+        await self._take_control()
         if not self._running:
             return
         self._running = False
@@ -312,25 +352,32 @@ class EventStreamer:
         """Run every subscription up to the store's current head, then return (no live follow).
 
         Handy in scripts, tests and batch jobs; checkpoints are stored as usual.
+        Running subscriptions are waited for until they have reached that head.
         """
+        await self._take_control()
         target = await self.backend.head()
         subs = [s for s in self.subscriptions.values() if s.state != "running"]
+        running = [s for s in self.subscriptions.values() if s.state == "running"]
         for sub in subs:
             await self._prepare(sub)
-        await asyncio.gather(*(self._run_until(sub, target) for sub in subs))
+        await asyncio.gather(*(self._run_until(sub, target) for sub in subs),
+                             *(self._reached(sub, target) for sub in running))
+
+    @staticmethod
+    async def _reached(sub: Subscription, position: int) -> None:
+        """Return once ``sub`` has handled everything up to ``position`` (or stopped running)."""
+        async with sub._progress:
+            await sub._progress.wait_for(lambda: sub.position >= position or sub.state != "running")
 
     async def wait_until(self, position: int | None = None, timeout: float = 10.0) -> None:
         """Wait until every running subscription has handled the events up to ``position``
         (default: the head now).  Raises ``TimeoutError`` after ``timeout`` seconds."""
+        if self._autostart is not None:  # a pending automatic start happens first
+            await asyncio.gather(self._autostart, return_exceptions=True)
         if position is None:
             position = await self.backend.head()
-
-        async def one(sub: Subscription) -> None:
-            async with sub._progress:
-                await sub._progress.wait_for(lambda: sub.position >= position or sub.state != "running")
-
         running = [s for s in self.subscriptions.values() if s.state == "running"]
-        await asyncio.wait_for(asyncio.gather(*(one(s) for s in running)), timeout)
+        await asyncio.wait_for(asyncio.gather(*(self._reached(s, position) for s in running)), timeout)
 
     async def rebuild(self, projection: Projection | str) -> None:
         """Clear the projection and replay every event through it (one call).
@@ -338,6 +385,7 @@ class EventStreamer:
         For a ``StoredProjection`` the cleared read model and the zero checkpoint
         are committed together, so a crash mid-rebuild resumes the rebuild.
         """
+        await self._take_control()
         sub = self._sub(projection)
         was_running = sub.state == "running"
         await self._stop_subscription(sub)
@@ -376,6 +424,7 @@ class EventStreamer:
         which stay parked.  The subscription must not be running: stop the streamer
         first, so the replayed events do not interleave with live ones.
         """
+        await self._take_control()
         sub = self._sub(projection)
         if sub.state == "running":
             raise ConfigurationError(

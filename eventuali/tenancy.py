@@ -572,7 +572,7 @@ class TenantManager:
                 raise ConfigurationError(f"{key}={cfg[key]!r} is invalid; give a positive integer")
         self.config = cfg
         self.base_url: StoreURL = (
-            parse_url(cfg["base_url"]) if cfg["base_url"] is not None else _resolve_url(None)
+            parse_url(cfg["base_url"]) if cfg["base_url"] is not None else _resolve_url(None, {}, "TenantManager")
         )
         self.isolation_level: str = cfg["isolation_level"]
         self._high_volume = {check_tenant_id(t) for t in cfg["high_volume_tenants"]}

@@ -6,6 +6,14 @@ Accepted forms: ``memory://[name]``, ``sqlite://relative.db``,
 (means SQLite), ``postgresql://user:pass@host:port/db?opt=v`` (also
 ``postgres://``), and any of these with ``+backend`` after the scheme
 (``sqlite+c:///x.db``) to pick the engine.
+
+Any other scheme (a third-party engine's) keeps its location as written:
+``path`` is everything between ``://`` and ``?``, percent-decoded, case and
+slashes untouched (``jsonl://Events.jsonl`` -> path ``Events.jsonl``,
+``jsonl:///data/e.jsonl`` -> ``/data/e.jsonl``).  For engines that talk to a
+server, ``host``, ``port``, ``user``, ``password`` and ``database`` are also
+filled in when that text reads as ``user:pass@host:port/database`` (the host
+lowercased, as hostnames are), and left ``None`` when it does not.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from .records import StoreURL
 
 _SCHEME_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9.\-]*)(?:\+(?P<backend>[A-Za-z0-9_\-]+))?://")
 _SCHEME_ALIASES = {"postgres": "postgresql", "sqlite3": "sqlite"}
+_SERVER_SCHEMES = frozenset({"postgresql"})
+"""Schemes whose ``path`` is the URL path (``/db``); any other scheme keeps an opaque path."""
 
 
 def parse_url(url: str) -> StoreURL:
@@ -68,18 +78,23 @@ def parse_url(url: str) -> StoreURL:
     try:
         port = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"malformed port in store URL {raw!r}: {exc}") from None
-    database = unquote(parts.path.lstrip("/")) or None
+        if scheme in _SERVER_SCHEMES:
+            raise ConfigurationError(f"malformed port in store URL {raw!r}: {exc}") from None
+        port = None  # an opaque location such as 'C:/x': no server fields
+    if scheme in _SERVER_SCHEMES:
+        path = parts.path
+    else:
+        path = unquote(rest.partition("?")[0])  # the location exactly as written
     return StoreURL(
         raw=raw,
         scheme=scheme,
         backend=backend,
-        path=parts.path,
+        path=path,
         host=unquote(parts.hostname) if parts.hostname else None,
         port=port,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        database=database,
+        database=unquote(parts.path.lstrip("/")) or None,
         options=_parse_query(parts.query, raw),
     )
 

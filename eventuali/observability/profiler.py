@@ -1,15 +1,19 @@
 """``PerformanceProfiler``: where time and memory go inside a block of event work.
 
 ``async with profiler.profile_context("name"):`` (or plain ``with``) runs the
-block under cProfile (deterministic: every call is counted, nothing is
-sampled) and, for memory, tracemalloc; it also measures wall and CPU time.
-``await profiler.analyze()`` reports CPU use, peak memory and the functions
-that took the most time of their own (bottlenecks);
+block under a CPU profiler and, for memory, tracemalloc; it also measures
+wall and CPU time.  The CPU profiler is cProfile (deterministic: every call is
+counted) unless ``sampling_frequency`` is given: then a sampling profiler
+records the thread's stack that many times a second (see :mod:`.sampler`),
+which costs far less per call.  ``await profiler.analyze()`` reports CPU use,
+peak memory, the time spent idle (the event loop waiting in its selector, a
+thread on a lock, sleeps) and the functions that took the most working time
+of their own (bottlenecks; idle waits are never one);
 ``await profiler.generate_flame_graph("x.svg")`` draws the call tree.
 
-Limits worth knowing: cProfile sees the thread that entered the block, so
-work an async store hands to its worker threads (SQLite commits) shows up as
-time the event loop spends waiting, not as SQLite frames; tracemalloc slows
+Limits worth knowing: both profilers see the thread that entered the block,
+so work an async store hands to its worker threads (SQLite commits) shows up
+as idle time of the event loop, not as SQLite frames; tracemalloc slows
 allocation-heavy code down noticeably, so profile with ``"cpu"`` alone when
 only time matters.
 """
@@ -28,6 +32,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .flamegraph import label, render_svg
+from .sampler import StackSampler, is_idle
 
 PROFILE_TYPES = ("cpu", "memory", "cpu_and_memory")
 _DEFAULTS: dict[str, Any] = {
@@ -39,6 +44,7 @@ _DEFAULTS: dict[str, Any] = {
     "bottleneck_threshold_percent": 5.0,
 }
 _MB = 1024 * 1024
+MAX_SAMPLING_FREQUENCY = 10_000
 _active = threading.local()  # cProfile hooks one thread; nested profiling would clobber it
 
 
@@ -48,15 +54,19 @@ class Bottleneck:
 
     function: str
     calls: int
+    """Calls (cProfile), or the samples that found it running (sampling profiler)."""
     own_time_ms: float
     """Time in the function's own code (pstats ``tottime``)."""
     cumulative_time_ms: float
     """Time including what it called (pstats ``cumtime``)."""
     percent_of_total: float
+    """Share of the working time (idle waits excluded)."""
+    sampled: bool = False
 
     def __str__(self) -> str:
         return (f"{self.function}: {self.own_time_ms:.2f} ms own "
-                f"({self.percent_of_total:.1f}%), {self.calls} calls")
+                f"({self.percent_of_total:.1f}% of working time), {self.calls} "
+                f"{'samples' if self.sampled else 'calls'}")
 
 
 @dataclass
@@ -69,6 +79,8 @@ class ProfileRun:
     memory_peak_bytes: int | None
     stats: dict | None = field(repr=False, default=None)
     """pstats-style ``{(file, line, func): (cc, nc, tt, ct, callers)}`` (None without CPU profiling)."""
+    samples: int | None = None
+    """Stack samples taken (sampling profiler); None when cProfile counted every call."""
 
 
 @dataclass
@@ -82,8 +94,14 @@ class ProfileAnalysis:
     """CPU time of the process (all threads) over wall time, in percent."""
     memory_peak_mb: float | None
     """Peak of memory allocated by Python during the block (tracemalloc); None if not tracked."""
-    function_calls: int
+    function_calls: int | None
+    """Calls counted by cProfile; None when sampling (a sampler does not count calls)."""
     bottlenecks: list[Bottleneck]
+    """The functions with the largest share of working time (idle waits left out)."""
+    idle_time_ms: float = 0.0
+    """Time the profiled thread spent waiting (selector poll, locks, sleep), not working."""
+    samples: int | None = None
+    """Stack samples the sampling profiler took; None with cProfile."""
 
 
 class _ProfileContext:
@@ -109,16 +127,22 @@ class _ProfileContext:
                 self._started_tracemalloc = True
             tracemalloc.reset_peak()
             self._mem_base = tracemalloc.get_traced_memory()[0]
-        self._prof = cProfile.Profile() if self._cpu else None
+        frequency = p.config["sampling_frequency"]
+        self._sampler = StackSampler(frequency) if self._cpu and frequency else None
+        self._prof = cProfile.Profile() if self._cpu and self._sampler is None else None
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
         if self._prof is not None:
             self._prof.enable()
+        if self._sampler is not None:
+            self._sampler.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._prof is not None:
             self._prof.disable()
+        if self._sampler is not None:
+            self._sampler.stop()
         wall = time.perf_counter() - self._wall0
         cpu = time.process_time() - self._cpu0
         peak = None
@@ -128,9 +152,13 @@ class _ProfileContext:
                 tracemalloc.stop()
         _active.name = None
         stats = None
+        samples = None
         if self._prof is not None:
             stats = pstats.Stats(self._prof).stats  # type: ignore[attr-defined]
-        self._profiler._runs[self._name] = ProfileRun(self._name, wall, cpu, peak, stats)
+        if self._sampler is not None:
+            stats = self._sampler.stats()
+            samples = sum(self._sampler.samples.values())
+        self._profiler._runs[self._name] = ProfileRun(self._name, wall, cpu, peak, stats, samples)
         self._profiler._last = self._name
 
     async def __aenter__(self) -> _ProfileContext:
@@ -146,9 +174,10 @@ class PerformanceProfiler:
     Config keys: ``profile_type`` (``"cpu"``, ``"memory"``,
     ``"cpu_and_memory"``), ``flame_graph_generation``,
     ``bottleneck_detection``, ``top_n`` (bottlenecks reported),
-    ``bottleneck_threshold_percent`` (share of own time that makes a
-    bottleneck), ``sampling_frequency`` (accepted for compatibility and
-    checked, but unused: cProfile counts every call instead of sampling).
+    ``bottleneck_threshold_percent`` (share of working time spent in a
+    function's own code that makes a bottleneck), ``sampling_frequency``
+    (samples per second, up to 10,000: use the sampling profiler instead of
+    cProfile; leave it out to count every call).
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
@@ -164,10 +193,12 @@ class PerformanceProfiler:
                 f"profile_type={cfg['profile_type']!r} is invalid; use one of {list(PROFILE_TYPES)}"
             )
         sf = cfg["sampling_frequency"]
-        if sf is not None and (isinstance(sf, bool) or not isinstance(sf, (int, float)) or sf <= 0):
+        if sf is not None and (isinstance(sf, bool) or not isinstance(sf, (int, float))
+                               or not 0 < sf <= MAX_SAMPLING_FREQUENCY):
             raise ConfigurationError(
-                f"sampling_frequency={sf!r} is invalid; give a positive number (it is not used: "
-                "profiling is deterministic) or leave it out"
+                f"sampling_frequency={sf!r} is invalid; give samples per second from 1 to "
+                f"{MAX_SAMPLING_FREQUENCY} (sampling profiler), or leave it out to count every "
+                "call (cProfile)"
             )
         if not isinstance(cfg["top_n"], int) or cfg["top_n"] < 1:
             raise ConfigurationError(f"top_n={cfg['top_n']!r} is invalid; give a positive integer")
@@ -202,19 +233,23 @@ class PerformanceProfiler:
     def analysis(self, name: str | None = None) -> ProfileAnalysis:
         """Synchronous form of :meth:`analyze`."""
         run = self._run(name)
-        calls = 0
+        calls: int | None = 0
+        idle = 0.0
         bottlenecks: list[Bottleneck] = []
         if run.stats is not None:
-            total = sum(v[2] for v in run.stats.values()) or 1e-12
-            calls = sum(v[1] for v in run.stats.values())
+            working = {f: v for f, v in run.stats.items() if not is_idle(f)}
+            idle = sum(v[2] for f, v in run.stats.items() if f not in working)
+            total = sum(v[2] for v in working.values()) or 1e-12
+            calls = sum(v[1] for v in run.stats.values()) if run.samples is None else None
             if self.config["bottleneck_detection"]:
                 threshold = self.config["bottleneck_threshold_percent"]
-                ranked = sorted(run.stats.items(), key=lambda kv: -kv[1][2])
+                ranked = sorted(working.items(), key=lambda kv: -kv[1][2])
                 for func, (_cc, nc, tt, ct, _callers) in ranked[: self.config["top_n"]]:
                     share = tt / total * 100
                     if share < threshold:
                         break
-                    bottlenecks.append(Bottleneck(label(func), nc, tt * 1000, ct * 1000, share))
+                    bottlenecks.append(Bottleneck(label(func), nc, tt * 1000, ct * 1000, share,
+                                                  sampled=run.samples is not None))
         return ProfileAnalysis(
             name=run.name,
             wall_time_ms=run.wall_seconds * 1000,
@@ -223,6 +258,8 @@ class PerformanceProfiler:
             memory_peak_mb=None if run.memory_peak_bytes is None else run.memory_peak_bytes / _MB,
             function_calls=calls,
             bottlenecks=bottlenecks,
+            idle_time_ms=idle * 1000,
+            samples=run.samples,
         )
 
     async def generate_flame_graph(self, path: str | Path, name: str | None = None) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS = {
     "BatchProcessor": ".batch",
     "BatchResult": ".batch",
+    "BatchSaveError": ".batch",
     "FailedEvent": ".batch",
     "CacheManager": ".caching",
     "CachedEventStore": ".caching",

@@ -7,9 +7,15 @@ in parallel (``parallel_workers``); a lane saves its events ``batch_size`` at a
 time.  A batch the store refuses for a reason that lies in its events
 (duplicate id, version conflict, invalid or unserializable event) is split in
 halves and retried, down to the events at fault, so one bad event does not
-sink a thousand good ones; ``BatchResult.failed`` names each failed event and
-why.  Storage failures (the database is down) fail the whole batch, reported
-the same way.
+sink a thousand good ones.  Storage failures (the database is down) fail the
+whole batch.
+
+A failure raises :class:`BatchSaveError` by default (the guide ignores the
+return value, so a silent result would lose events unnoticed): it names the
+events not saved and why, and those saved (they stay saved).  With
+``on_failure="collect"`` (on the processor or per call) ``save_events`` and
+``flush`` return the :class:`BatchResult` instead, ``failed`` listing each
+failed event and why.
 
 ``add(event)`` buffers events and flushes when ``batch_size`` are waiting or
 ``max_wait_time`` milliseconds after the first one arrived.
@@ -26,6 +32,7 @@ from typing import Any
 from ..errors import (
     ConfigurationError,
     DuplicateEventError,
+    EventualiError,
     InvalidInputError,
     OptimisticConcurrencyError,
     SerializationError,
@@ -41,6 +48,9 @@ _SPLITTABLE = (
     StreamDeletedError,
 )
 """Errors caused by some event of the batch: worth splitting the batch to find it."""
+
+ON_FAILURE = ("raise", "collect")
+_LISTED = 10  # failures spelled out in a BatchSaveError message; all are on .result
 
 
 @dataclass(frozen=True)
@@ -78,14 +88,15 @@ class BatchResult:
     def events_per_second(self) -> float:
         return self.saved / self.elapsed if self.elapsed > 0 else 0.0
 
+    @property
+    def saved_indices(self) -> list[int]:
+        """Indices (in the order given) of the events that were saved."""
+        return [i for i, pos in enumerate(self.positions) if pos is not None]
+
     def raise_for_failures(self) -> None:
-        """Raise the first failure's error (with a count) when any event failed."""
+        """Raise :class:`BatchSaveError` when any event failed."""
         if self.failed:
-            first = self.failed[0]
-            raise InvalidInputError(
-                f"{len(self.failed)} of {len(self.positions)} events were not saved; first: event "
-                f"#{first.index} ({type(first.event).__name__}): {first.reason}"
-            ) from first.error
+            raise BatchSaveError(self)
 
     def _merge(self, other: BatchResult) -> None:
         offset = len(self.positions)
@@ -98,10 +109,56 @@ class BatchResult:
         self.elapsed += other.elapsed
 
 
+def _ranges(indices: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``#0-2, #5, #7-8``."""
+    out: list[str] = []
+    last = -2
+    for i in indices:
+        if out and i == last + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{i}"
+        else:
+            out.append(f"#{i}")
+        last = i
+    return ", ".join(out) or "none"
+
+
+class BatchSaveError(EventualiError):
+    """Some events of a ``BatchProcessor`` save were not saved; ``result`` tells which and why.
+
+    The events saved stay saved (each batch is atomic on its own); retry the
+    failed ones (``[f.event for f in err.result.failed]``) once their cause is fixed.
+    """
+
+    def __init__(self, result: BatchResult) -> None:
+        self.result = result
+        failed = result.failed
+        listed = "; ".join(f"#{f.index} ({type(f.event).__name__}, event_id={getattr(f.event, 'event_id', None)}): "
+                           f"{f.reason}" for f in failed[:_LISTED])
+        more = f"; and {len(failed) - _LISTED} more (see .result.failed)" if len(failed) > _LISTED else ""
+        super().__init__(
+            f"{len(failed)} of {len(result.positions)} events were not saved: {listed}{more}. "
+            f"Saved ({result.saved}, they stay stored): {_ranges(result.saved_indices)}. "
+            "Pass on_failure='collect' to get the BatchResult instead of this error."
+        )
+        if failed:
+            self.__cause__ = failed[0].error
+
+
+def _check_on_failure(value: str) -> str:
+    if value not in ON_FAILURE:
+        raise ConfigurationError(
+            f"BatchProcessor on_failure={value!r} is invalid; use 'raise' (the default: a "
+            "failure raises BatchSaveError) or 'collect' (return the BatchResult with .failed)"
+        )
+    return value
+
+
 class BatchProcessor:
     """Saves events in batches; see the module docstring.
 
-    ``max_wait_time`` is in milliseconds (the guide's unit).
+    ``max_wait_time`` is in milliseconds (the guide's unit).  ``on_failure``:
+    ``"raise"`` (default; :class:`BatchSaveError`) or ``"collect"`` (failures are
+    returned in ``BatchResult.failed``).
     """
 
     def __init__(
@@ -112,6 +169,7 @@ class BatchProcessor:
         parallel_workers: int = 4,
         *,
         isolate_failures: bool = True,
+        on_failure: str = "raise",
     ) -> None:
         from ..store import EventStore, SyncEventStore
 
@@ -142,6 +200,7 @@ class BatchProcessor:
         self.max_wait_time = max_wait_time
         self.parallel_workers = parallel_workers
         self.isolate_failures = isolate_failures
+        self.on_failure = _check_on_failure(on_failure)
         self._buffer: list[Event] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task | None = None
@@ -150,9 +209,23 @@ class BatchProcessor:
 
     # --- all at once ----------------------------------------------------------------------
 
-    async def save_events(self, events: Iterable[Event]) -> BatchResult:
-        """Save ``events`` now, in atomic batches over parallel lanes; never raises for bad events."""
-        events = list(events)
+    async def save_events(self, events: Iterable[Event], *, on_failure: str | None = None) -> BatchResult:
+        """Save ``events`` now, in atomic batches over parallel lanes.
+
+        Raises :class:`BatchSaveError` if any event was not saved, unless
+        ``on_failure="collect"`` (here or on the processor): then the result's
+        ``failed`` lists them.
+        """
+        result = await self._save_all(list(events))
+        self._report(result, on_failure)
+        return result
+
+    def _report(self, result: BatchResult, on_failure: str | None) -> None:
+        mode = self.on_failure if on_failure is None else _check_on_failure(on_failure)
+        if mode == "raise":
+            result.raise_for_failures()
+
+    async def _save_all(self, events: list[Event]) -> BatchResult:
         started = time.perf_counter()
         result = BatchResult(positions=[None] * len(events))
         lanes: list[list[int]] = [[] for _ in range(min(self.parallel_workers, max(1, len(events))))]
@@ -235,18 +308,20 @@ class BatchProcessor:
                 self._timer = None
             events, self._buffer = self._buffer, []
             if events:
-                self._unreported._merge(await self.save_events(events))
+                self._unreported._merge(await self._save_all(events))
 
-    async def flush(self) -> BatchResult:
-        """Save whatever is buffered; return the result of every batch since the last report."""
+    async def flush(self, *, on_failure: str | None = None) -> BatchResult:
+        """Save whatever is buffered; return the result of every batch since the last report
+        (raising :class:`BatchSaveError` for failures unless ``on_failure="collect"``)."""
         if self._flushing is not None:
             await self._flushing
         await self._flush_buffer()
         result, self._unreported = self._unreported, BatchResult()
+        self._report(result, on_failure)
         return result
 
-    async def close(self) -> BatchResult:
-        return await self.flush()
+    async def close(self, *, on_failure: str | None = None) -> BatchResult:
+        return await self.flush(on_failure=on_failure)
 
     @property
     def pending(self) -> int:

@@ -10,8 +10,9 @@ from typing import Any
 from .subjects import DEFAULT_SUBJECT
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
     r = sub.add_parser("relay", help="publish every committed event to a NATS JetStream stream")
+    r.set_defaults(run=run)
     r.add_argument("url", help="store URL")
     r.add_argument("--backend", default=None, help="engine name (default: EVENTUALI_BACKEND or auto)")
     r.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server (default: %(default)s)")

@@ -19,7 +19,10 @@ the same details.  Bind it by naming the two stores::
                                            deadline=None)
 
 Optional rules (snapshots, checkpoints, delete, truncate) run only when both
-backends declare the capability.
+backends declare the capability.  It finds disagreements; it is not where a
+rule is defined: every rule it exercises is stated in :mod:`eventuali.protocol`
+and checked on its own by the conformance suite (``contract_rules`` and the
+other groups), so an engine is held to it without a second engine to compare.
 """
 
 from __future__ import annotations

@@ -167,25 +167,6 @@ def test_several_processes_create_the_same_file_at_once(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM eventuali_meta").fetchone()[0] == 2
     conn.close()
 
-
-def test_inspect_file_reports_without_writing(tmp_path: Path) -> None:
-    from eventuali_python.sqlite_inspect import inspect_file
-
-    path = tmp_path / "x.db"
-    with open_sqlite(f"sqlite://{path}") as b:
-        b.append([write("a", NO_STREAM, 3), write("b", NO_STREAM, 1)])
-        b.delete_stream("b")
-        b.set_checkpoint("p", 2)
-        info = inspect_file(path)
-    assert info["schema_version"] == 1 and info["created_by"].startswith("python")
-    assert (info["head"], info["events"], info["streams"], info["deleted_streams"]) == (4, 3, 2, 1)
-    assert info["checkpoints"] == 1 and info["journal_mode"] == "wal"
-    other = tmp_path / "other.db"
-    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(NotAnEventualiStoreError, match="not an eventuali store"):
-        inspect_file(other)
-
-
 def _die_before_commit(path: str) -> None:
     """Child: append 500 events, but the process dies after the inserts, before COMMIT."""
     from eventuali_python.sqlite import SQLiteBackend

@@ -171,3 +171,29 @@ def test_cli_demo_runs_on_sqlite(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5 accounts x 20 events = 100 events" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "url, path",
+    [
+        ("jsonl://Events.jsonl", "Events.jsonl"),
+        ("jsonl:///abs/Dir/E.jsonl", "/abs/Dir/E.jsonl"),
+        ("jsonl://rel/Sub/E.jsonl?fsync=1", "rel/Sub/E.jsonl"),
+        ("jsonl://with%20space.jsonl", "with space.jsonl"),
+        ("jsonl+mine://C:/x.jsonl", "C:/x.jsonl"),
+        ("mine://me@Host.example:6000/Db", "me@Host.example:6000/Db"),
+    ],
+)
+def test_a_new_scheme_keeps_its_location_as_written(url, path):
+    """A third-party scheme's path is the text between :// and ?, case and slashes kept."""
+    u = parse_url(url)
+    assert u.path == path
+    assert u.scheme == url.split(":")[0].split("+")[0]
+
+
+def test_a_new_scheme_also_gets_server_fields_when_it_names_a_server():
+    u = parse_url("mine://me:pw@Host.example:6000/Db?x=1")
+    assert (u.user, u.password, u.host, u.port, u.database) == ("me", "pw", "host.example", 6000, "Db")
+    assert u.options == {"x": "1"}
+    opaque = parse_url("jsonl+mine://C:/x.jsonl")
+    assert (opaque.port, opaque.backend) == (None, "mine")

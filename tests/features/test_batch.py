@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from eventuali import ConfigurationError, Event, OptimisticConcurrencyError
-from eventuali.performance import BatchProcessor, BatchResult
+from eventuali import ConfigurationError, DuplicateEventError, Event, OptimisticConcurrencyError
+from eventuali.performance import BatchProcessor, BatchResult, BatchSaveError
 
 
 class TransactionRecorded(Event):
@@ -58,24 +58,70 @@ async def test_events_of_one_aggregate_stay_in_order_across_batches_and_workers(
         assert descs == [str(i) for i in range(300) if i % 3 == k]
 
 
+async def test_guide_call_raises_naming_what_failed_and_what_was_saved(store):
+    """The guide ignores save_events' return value: a failure must not pass unnoticed."""
+    events = _txs(30)
+    await store.save_events([events[7]])  # saving it again is a duplicate event id
+    batch_processor = BatchProcessor(store=store, batch_size=10, max_wait_time=100, parallel_workers=4)
+    with pytest.raises(BatchSaveError) as info:
+        await batch_processor.save_events(events)
+    err = info.value
+    message = str(err)
+    assert message.startswith("1 of 30 events were not saved: #7 (TransactionRecorded, "
+                              f"event_id={events[7].event_id}): DuplicateEventError")
+    assert "Saved (29, they stay stored): #0-6, #8-29." in message
+    assert "on_failure='collect'" in message
+    assert [f.index for f in err.result.failed] == [7] and err.result.saved == 29
+    assert err.result.saved_indices == [i for i in range(30) if i != 7]
+    assert isinstance(err.__cause__, DuplicateEventError)
+    stored = {se.event.description for se in await store.read_all(limit=100)}
+    assert stored == {e.description for e in events}  # the 29 + the one saved before
+
+
+async def test_buffered_failures_raise_at_flush_unless_collected(store):
+    events = _txs(12)
+    await store.save_events([events[3]])
+    async with BatchProcessor(store, batch_size=5, max_wait_time=10_000) as bp:
+        await bp.add_many(events[:6])  # one full batch (#3 fails), one event buffered
+        with pytest.raises(BatchSaveError, match=r"1 of 6 events were not saved: #3 .*Saved \(5,"):
+            await bp.flush()
+        await bp.add_many(events[6:])
+        result = await bp.flush(on_failure="collect")
+        assert result.ok and result.saved == 6
+    assert len(await store.read_all(limit=100)) == 12
+
+
+async def test_collecting_is_an_explicit_option_and_checked(store):
+    with pytest.raises(ConfigurationError, match="on_failure='ignore' is invalid; use 'raise'"):
+        BatchProcessor(store, on_failure="ignore")
+    events = _txs(4)
+    await store.save_events([events[0]])
+    result = await BatchProcessor(store, on_failure="collect").save_events(events)
+    assert [f.index for f in result.failed] == [0] and result.saved == 3
+    with pytest.raises(BatchSaveError):
+        result.raise_for_failures()
+
+
 async def test_failures_are_isolated_and_reported(store):
     events = _txs(50)
     await store.save_events([events[10]])  # events[10] is now stored: saving it again is a duplicate
     events[30].aggregate_id, events[30].aggregate_version = "fixed", 5  # stream has no version 4
-    result = await BatchProcessor(store, batch_size=20, parallel_workers=1).save_events(events)
+    bp = BatchProcessor(store, batch_size=20, parallel_workers=1)
+    result = await bp.save_events(events, on_failure="collect")
     assert [f.index for f in result.failed] == [10, 30]
     assert "Duplicate" in result.failed[0].reason
     assert isinstance(result.failed[1].error, OptimisticConcurrencyError)
     assert result.saved == 48 and result.positions[10] is None and result.positions[31] is not None
     assert len(await store.read_all(limit=1000)) == 49  # 48 + the pre-saved one
-    with pytest.raises(Exception, match="2 of 50 events"):
+    with pytest.raises(BatchSaveError, match="2 of 50 events"):
         result.raise_for_failures()
 
 
 async def test_without_isolation_a_batch_fails_as_a_whole(store):
     events = _txs(10)
     events[3] = "not an event"
-    result = await BatchProcessor(store, batch_size=5, parallel_workers=1, isolate_failures=False).save_events(events)
+    bp = BatchProcessor(store, batch_size=5, parallel_workers=1, isolate_failures=False, on_failure="collect")
+    result = await bp.save_events(events)
     assert sorted(f.index for f in result.failed) == [0, 1, 2, 3, 4]
     assert "item #3" in result.failed[0].reason
     assert len(await store.read_all()) == 5  # atomic per batch: the other batch is stored

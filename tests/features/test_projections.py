@@ -79,6 +79,51 @@ async def test_guide_snippet_catch_up_then_live(store):
     await streamer.stop()
 
 
+async def test_guide_snippet_as_written_delivers_without_start(store):
+    """The guide's section 4 subscribes and never calls start(): catch-up and live both arrive."""
+    await _users(store, 4)
+    streamer = EventStreamer(store)
+    projection = HighPerformanceUserProjection()
+    sub = await streamer.subscribe(projection)
+    await _users(store, 2, start=4)  # saved after subscribe: followed live
+    await streamer.wait_until(timeout=10)
+    assert sub.state == "running"
+    assert sorted(projection.users) == [f"u{i}" for i in range(6)]
+    await _users(store, 1, start=6)
+    await streamer.wait_until(timeout=10)
+    assert (await projection.get_user("u6"))["email"] == "6@x"
+    assert projection.metrics["events_processed"] == 7
+    await streamer.stop()
+    assert sub.state == "stopped"
+
+
+async def test_catch_up_right_after_subscribe_keeps_control_with_the_caller(store):
+    await _users(store, 3)
+    streamer = EventStreamer(store)
+    counter = Counter()
+    sub = await streamer.subscribe(counter)
+    await streamer.catch_up()
+    assert len(counter.seen) == 3 and sub.state != "running"
+    await _users(store, 2, start=3)
+    await asyncio.sleep(0.3)  # room for a start that must not happen
+    assert len(counter.seen) == 3 and sub.state != "running"
+    await streamer.catch_up()
+    assert len(counter.seen) == 5
+
+
+async def test_catch_up_after_an_automatic_start_waits_for_the_running_subscription(store):
+    streamer = EventStreamer(store)
+    counter = Counter()
+    sub = await streamer.subscribe(counter)
+    await streamer.wait_until(timeout=10)  # lets the pending automatic start run
+    assert sub.state == "running"
+    await _users(store, 5)
+    await streamer.catch_up()
+    assert sub.state == "running"
+    assert [aid for aid, _ in counter.seen] == [f"u{i}" for i in range(5)]
+    await streamer.stop()
+
+
 async def test_guide_scalability_snippet_several_projections(store):
     streamer = EventStreamer(store)
     await streamer.configure(buffer_size=100, batch_size=10, max_consumers=2, checkpoint_interval=50)

@@ -132,5 +132,6 @@ def test_the_cli_refuses_bad_input_with_a_clear_message(tmp_path, capsys):
         (["--stream", "NO_SUCH_STREAM_EVER", "--nats", NATS_URL], "does not exist"),
     ):
         assert main(["relay", url, *args]) == 2, args
-        out = " ".join(capsys.readouterr().out.split())
+        captured = capsys.readouterr()
+        out = " ".join((captured.out + captured.err).split())
         assert expected in out, (args, out)

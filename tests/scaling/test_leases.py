@@ -133,9 +133,10 @@ async def test_one_process_runs_a_projection_the_other_stands_by_then_takes_over
     st1, s1 = await _streamer(url, backend)
     st2, s2 = await _streamer(url, backend)
     p1, p2 = Applied(), Applied()
-    sub1, sub2 = await s1.subscribe(p1), await s2.subscribe(p2)
     try:
+        sub1 = await s1.subscribe(p1)
         await s1.start()
+        sub2 = await s2.subscribe(p2)
         await s2.start()
         assert (sub1.state, sub2.state) == ("running", "standby")
         await _write(st1, 5, 2)

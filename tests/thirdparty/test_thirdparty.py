@@ -1,82 +1,73 @@
-"""Third-party proof: a backend that eventuali does not know runs the shipped suite.
+"""Third-party proof: engines that eventuali does not know run the shipped suite.
 
-``dict_backend.py`` is registered the way a real package is — an installed
-distribution's ``entry_points.txt`` under the ``eventuali.backends`` group — by
-writing that ``.dist-info`` into a temporary directory put on ``PYTHONPATH``.
-Then the one documented command runs in a fresh interpreter, and its JUnit
-report must show every test passed except exactly those needing capabilities
-the dict backend does not declare.
+``dict_backend.py`` (no optional capability) and the worked example
+``examples/jsonl_engine`` (persistent, snapshots, checkpoints, delete,
+truncate, wait_for) are registered the way real packages are and run the one
+documented command in a fresh interpreter (see ``suite_runner``).  Every test
+must pass except exactly those needing capabilities the engine does not
+declare.  The plugin's refusals (unknown scheme, no scheme) are checked here too.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from eventuali.testing.contract import BackendContract
+import pytest
+from suite_runner import check_passes, register, run_suite
 
 HERE = Path(__file__).parent
-
-
-def _site(tmp_path: Path) -> Path:
-    site = tmp_path / "site"
-    dist = site / "eventuali_dict_backend-0.0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: eventuali-dict-backend\nVersion: 0.0.1\n"
-    )
-    (dist / "entry_points.txt").write_text("[eventuali.backends]\ndict = dict_backend:DictBackend\n")
-    return site
-
-
-def _requires(name: str) -> set[str]:
-    """The capabilities the contract test ``name`` (``test_x`` or ``test_x[param-id]``) asks for."""
-    base, _, param = name.partition("[")
-    marks = list(getattr(getattr(BackendContract, base), "pytestmark", []))
-    for mark in list(marks):
-        if mark.name == "parametrize" and param:
-            for value in mark.args[1]:
-                if getattr(value, "id", None) == param.rstrip("]"):
-                    marks.extend(value.marks)
-    return {cap for mark in marks if mark.name == "requires" for cap in mark.args}
+EXAMPLE = HERE.parent.parent / "examples" / "jsonl_engine"
 
 
 def test_dict_backend_runs_the_suite_with_the_documented_command(tmp_path: Path) -> None:
-    site = _site(tmp_path)
-    report = tmp_path / "report.xml"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(HERE), env.get("PYTHONPATH", "")])
-    env.pop("EVENTUALI_BACKEND", None)
-    cmd = [
-        sys.executable, "-m", "pytest", "--pyargs", "eventuali.testing.suite",
-        "--eventuali-backend=dict", "--eventuali-scheme=dict",
-        "-p", "no:cacheprovider", "-q", f"--junitxml={report}",
-    ]
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-
-    declared: frozenset[str] = frozenset()  # what DictStore.capabilities says
-    cases = ET.parse(report).getroot().iter("testcase")
-    passed, skipped = set(), set()
-    for case in cases:
-        name = case.get("name", "")
-        outcome = "skipped" if case.find("skipped") is not None else (
-            "failed" if case.find("failure") is not None or case.find("error") is not None else "passed"
-        )
-        assert outcome != "failed", name
-        (skipped if outcome == "skipped" else passed).add(name)
-    # Which tests must skip follows from the marks, not from a hard-coded count.
-    base = lambda n: n.split("[")[0]  # noqa: E731
-    must_skip = {n for n in passed | skipped if _requires(n) - declared}
-    assert must_skip <= skipped, sorted(must_skip - skipped)
-    may_skip = must_skip | {  # skipped for a stated reason unrelated to capabilities
-        "test_sqlite_file_format_is_the_shared_one",
-        "test_concurrent_writers_in_threads",
-    }
-    assert {base(n) for n in skipped - must_skip} <= may_skip, sorted(skipped - must_skip)
-    assert len(passed) >= 80, f"only {len(passed)} tests passed: {done.stdout[-2000:]}"
-    assert f"{len(passed)} passed" in done.stdout
+    register(tmp_path / "site", "eventuali-dict-backend", {"dict": "dict_backend:DictBackend"})
+    run = run_suite(tmp_path, [tmp_path / "site", HERE],
+                    ["--eventuali-backend=dict", "--eventuali-scheme=dict"])
+    passed = check_passes(run, frozenset(), may_skip={
+        "test_sqlite_file_format_is_the_shared_one",  # applies to sqlite:// files only
+        "test_concurrent_writers_in_threads",  # each open of dict:// is a store of its own
+    })
+    assert len(passed) >= 80, f"only {len(passed)} tests passed: {run.output[-2000:]}"
     assert "test_round_trip_of_every_field" in passed
+
+
+def test_example_jsonl_engine_passes_the_suite(tmp_path: Path) -> None:
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from eventuali_jsonl import JsonlStore
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    register(tmp_path / "site", "eventuali-jsonl", {"jsonl": "eventuali_jsonl:JsonlBackend"})
+    run = run_suite(tmp_path, [tmp_path / "site", EXAMPLE],
+                    ["--eventuali-backend=jsonl", "--eventuali-scheme=jsonl"])
+    passed = check_passes(run, JsonlStore.capabilities, may_skip={
+        "test_sqlite_file_format_is_the_shared_one",
+    })
+    for name in ("test_delete_survives_reopen", "test_a_fresh_process_sees_what_was_acknowledged",
+                 "test_concurrent_writers_in_threads", "test_truncate_survives_reopen"):
+        assert name in passed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--eventuali-backend=python", "--eventuali-scheme=jsonl"],
+         "backend 'python' does not serve the 'jsonl' scheme (it serves: memory, "),
+        (["--eventuali-backend=dict"], "--eventuali-scheme is required for backend 'dict'"),
+        (["--eventuali-backend=dict", "--eventuali-scheme=memory"],
+         "backend 'dict' does not serve the 'memory' scheme"),
+        (["--eventuali-backend=dict", "--eventuali-url=memory://x-{unique}"],
+         "uses scheme 'memory', which backend 'dict' does not serve"),
+        (["--eventuali-backend=nosuch", "--eventuali-scheme=memory"], "--eventuali-backend=nosuch"),
+    ],
+    ids=["scheme-not-served", "no-scheme", "typo-falls-back", "url-scheme", "unknown-backend"],
+)
+def test_the_suite_refuses_a_scheme_the_backend_does_not_serve(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    register(tmp_path / "site", "eventuali-dict-backend", {"dict": "dict_backend:DictBackend"})
+    run = run_suite(tmp_path, [tmp_path / "site", HERE], args, timeout=120)
+    assert run.returncode == 4, run.output  # pytest's usage error: nothing was run
+    assert message in run.output
+    assert not any(o == "passed" for o in run.outcomes.values())

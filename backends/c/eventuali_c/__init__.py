@@ -11,6 +11,7 @@ implements the same header.
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
 from eventuali.errors import ConfigurationError, StorageError, UnknownSchemeError
@@ -20,7 +21,10 @@ from eventuali.url import sqlite_options
 from ._native import abi_version, ffi, lib, library_path
 from .store import CStore, error_from_status
 
-__version__ = "0.1.0"
+try:  # built from the repository's VERSION file, like eventuali's own version
+    __version__ = version("eventuali-c")
+except PackageNotFoundError:  # imported from a checkout without installing
+    from eventuali import __version__
 __all__ = ["CBackend", "CStore", "__version__"]
 
 

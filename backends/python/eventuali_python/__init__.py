@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from eventuali._version import __version__
 from eventuali.errors import UnknownSchemeError
 from eventuali.protocol import AsyncBackend, Backend
 from eventuali.records import StoreURL
-
-__version__ = "0.1.0"
 
 
 class PythonBackend:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import warnings
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
@@ -92,6 +93,7 @@ class AsyncPostgresBackend:
         self._open_lock: asyncio.Lock | None = None
         self._closed = False
         self._listener: _AsyncListener | None = None
+        self._guard: asyncio.Task | None = None
 
     def __await__(self) -> Generator[Any, None, AsyncPostgresBackend]:
         return self.connect().__await__()
@@ -128,7 +130,30 @@ class AsyncPostgresBackend:
             )
             await pool.open()
             self._pool = pool
+            self._guard = asyncio.get_running_loop().create_task(
+                self._close_at_loop_shutdown(), name=f"eventuali-close-guard:{cfg.schema}")
         return self
+
+    async def _close_at_loop_shutdown(self) -> None:
+        """Close the pool when the event loop ends with the store still open.
+
+        psycopg_pool's workers catch ``CancelledError`` (to keep the pool
+        consistent) and go on reconnecting, so ``asyncio.run()`` cancelling
+        every task at exit would wait for them forever.  This task is cancelled
+        in the same sweep and closes the pool, which stops the workers.  Every
+        acknowledged append is already committed; nothing is lost.  An unclosed
+        store warns as an unclosed file does.
+        """
+        try:
+            await asyncio.Event().wait()  # only cancellation ends this task
+        except asyncio.CancelledError:
+            if not self._closed:
+                warnings.warn(f"unclosed store {self!r}: closed as its event loop shut down; "
+                              "use 'async with' or 'await store.close()'",
+                              ResourceWarning, source=self, stacklevel=1)
+                self._guard = None
+                await self.aclose()
+            raise
 
     @contextlib.asynccontextmanager
     async def _conn(self, operation: str) -> AsyncIterator[Any]:
@@ -325,6 +350,9 @@ class AsyncPostgresBackend:
         if self._closed:
             return
         self._closed = True
+        guard, self._guard = self._guard, None
+        if guard is not None and guard is not asyncio.current_task():
+            guard.cancel()
         if self._listener is not None:
             await self._listener.stop()
         if self._pool is not None:

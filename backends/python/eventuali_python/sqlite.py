@@ -56,7 +56,7 @@ from eventuali.records import (
 )
 from eventuali.url import sqlite_options
 
-from . import __version__
+from . import __version__, sqlite_nowait
 
 SCHEMA_VERSION = 1
 """The newest schema this engine reads and writes."""
@@ -145,7 +145,13 @@ class SQLiteBackend:
         self._lock = threading.RLock()
         self._closed = False
         self._changed = threading.Condition() if self._memory else _condition_for(path)
+        self._synchronous, self._busy_timeout = synchronous.lower(), busy_timeout  # call_nowait
+        self._busy_zero = False  # call_nowait set busy_timeout 0; call_waiting restores it
         self._conn = self._connect(synchronous, busy_timeout)
+
+    # The async API's inline path (a call runs on the event loop only if it cannot wait).
+    call_nowait = sqlite_nowait.call_nowait
+    call_waiting = sqlite_nowait.call_waiting
 
     @classmethod
     def open(cls, url: StoreURL) -> SQLiteBackend:

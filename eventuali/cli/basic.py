@@ -1,9 +1,8 @@
-"""The ``eventuali`` command: ``backends`` (what is installed and loads), ``demo``, ``info``."""
+"""``eventuali backends`` (what is installed and loads), ``demo`` and ``info``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from rich.console import Console
@@ -11,9 +10,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import registry
-from .errors import EventualiError
-from .relay import cli as relay_cli
+from .. import registry
+from ..errors import EventualiError
+from ..inspection.records import iter_records
+from ._common import add_store, open_store
 
 
 def cmd_backends(args: argparse.Namespace, console: Console) -> int:
@@ -35,7 +35,7 @@ def cmd_backends(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     chosen = {}
     for scheme in sorted({s for i in infos for s in i.schemes}):
-        from .url import parse_url
+        from ..url import parse_url
 
         try:
             chosen[scheme] = registry.choose(parse_url(f"{scheme}://x")).name
@@ -50,8 +50,8 @@ def cmd_backends(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     """Open accounts, record transactions, save, reload and check every balance."""
-    from .demo import Account
-    from .store import SyncEventStore
+    from ..demo import Account
+    from ..store import SyncEventStore
 
     n_acc, n_tx = args.accounts, args.transactions
     store = SyncEventStore.create(args.url, backend=args.backend)
@@ -96,57 +96,32 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_info(args: argparse.Namespace, console: Console) -> int:
     """Show what a store holds: head position, per-type counts (reads every record)."""
-    from .store import SyncEventStore
-
-    store = SyncEventStore.create(args.url, backend=args.backend)
+    store = open_store(args.url, args.backend)
     counts: dict[tuple[str, str], int] = {}
-    pos, n = 1, 0
-    while True:
-        page = store.backend.read_all(pos, 10_000)
-        for r in page:
-            counts[(r.stream_type, r.event_type)] = counts.get((r.stream_type, r.event_type), 0) + 1
-        n += len(page)
-        if len(page) < 10_000:
-            break
-        pos = page[-1].position + 1
-    table = Table(title=f"{store!r}: head {store.head()}, {n} events")
+    n = 0
+    for r in iter_records(store.backend):
+        counts[(r.stream_type, r.event_type)] = counts.get((r.stream_type, r.event_type), 0) + 1
+        n += 1
+    table = Table(title=escape(f"{store!r}: head {store.head()}, {n} events"))
     table.add_column("aggregate type")
     table.add_column("event type")
     table.add_column("events", justify="right")
     for (st, et), c in sorted(counts.items()):
-        table.add_row(st, et, str(c))
+        table.add_row(escape(st), escape(et), str(c))
     console.print(table)
     store.close()
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eventuali", description="eventuali command line")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("backends", help="list installed backends, whether they load, their schemes")
+def register(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("backends", help="list installed backends, whether they load, their schemes"
+                   ).set_defaults(run=cmd_backends)
     d = sub.add_parser("demo", help="run the demo workload (saves and reloads accounts)")
     d.add_argument("--url", default="sqlite://eventuali-demo.db", help="store URL (default: %(default)s)")
     d.add_argument("--backend", default=None, help="engine name (default: EVENTUALI_BACKEND or auto)")
     d.add_argument("--accounts", type=int, default=100)
     d.add_argument("--transactions", type=int, default=100, help="events per account")
-    i = sub.add_parser("info", help="summarize a store")
-    i.add_argument("url")
-    i.add_argument("--backend", default=None)
-    relay_cli.add_parser(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    console = Console()
-    handler = {"backends": cmd_backends, "demo": cmd_demo, "info": cmd_info,
-               "relay": relay_cli.run}[args.command]
-    try:
-        return handler(args, console)
-    except EventualiError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    d.set_defaults(run=cmd_demo)
+    i = sub.add_parser("info", help="summarize a store: head, events per aggregate and event type")
+    add_store(i)
+    i.set_defaults(run=cmd_info)
