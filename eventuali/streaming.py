@@ -52,6 +52,13 @@ from .projections import (
     parked_stream,
 )
 from .records import ANY, NewRecord, ReadFilter, Record, Snapshot, StreamWrite
+from .scaling.election import start_elected
+from .scaling.leases import (
+    DEFAULT_LEASE_SECONDS,
+    LeaseLostError,
+    check_lease_seconds,
+    new_holder_id,
+)
 from .serialization import RecordIdentity
 from .snapshots import protect, unprotect
 
@@ -97,6 +104,9 @@ class Subscription:
         self._queue: asyncio.Queue | None = None
         self._busy = False
         self._stopping = False
+        self._lease: Any = None  # the Lease this subscription commits under (fenced), if any
+        self._elector: asyncio.Task | None = None  # leader election (eventuali.scaling.election)
+        self._model: ReadModel | None = None  # a partition's own read model
 
     @property
     def queued_batches(self) -> int:
@@ -107,6 +117,8 @@ class Subscription:
     @property
     def read_model(self) -> ReadModel:
         """The read model of a StoredProjection subscription."""
+        if self._model is not None:
+            return self._model
         return cast(StoredProjection, self.projection).state
 
     @property
@@ -149,6 +161,10 @@ class EventStreamer:
         self.max_retries = 3
         self.retry_backoff = 0.05
         self.subscriptions: dict[str, Subscription] = {}
+        self.partitioned: dict[str, Any] = {}
+        """Partitioned subscriptions by name (eventuali.scaling.partitions)."""
+        self.lease_seconds = DEFAULT_LEASE_SECONDS
+        self.worker_id = new_holder_id()
         self._running = False
         self._head = 0
         self._head_changed: asyncio.Condition | None = None
@@ -169,6 +185,7 @@ class EventStreamer:
         on_error: str | None = None,
         max_retries: int | None = None,
         retry_backoff: float | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         """Tune the streamer (before ``start()``).
 
@@ -177,8 +194,12 @@ class EventStreamer:
         subscriptions processing at the same time; ``checkpoint_interval``: events
         between checkpoints of a plain projection; ``on_error``: ``"park"`` or
         ``"stop"``; ``max_retries`` / ``retry_backoff``: retries before the policy
-        applies and the first delay in seconds.
+        applies and the first delay in seconds; ``lease_seconds``: how long a process that
+        stopped renewing keeps its projections' leases (how fast others take over; see
+        docs/scaling.md).
         """
+        if lease_seconds is not None:
+            self.lease_seconds = check_lease_seconds(lease_seconds, "EventStreamer.configure(lease_seconds)")
         for key, value, minimum in (("buffer_size", buffer_size, 1), ("batch_size", batch_size, 1),
                                     ("max_consumers", max_consumers, 1),
                                     ("checkpoint_interval", checkpoint_interval, 1),
@@ -208,7 +229,8 @@ class EventStreamer:
         name: str | None = None,
         event_types: Iterable[str | type[Event]] | None = None,
         aggregate_types: Iterable[str | type[Aggregate]] | None = None,
-    ) -> Subscription:
+        partitions: int | None = None,
+    ) -> Any:
         """Attach ``projection``; it runs from its stored checkpoint, then follows live events.
 
         On a running streamer it starts at once.  On a streamer nobody has
@@ -216,6 +238,11 @@ class EventStreamer:
         as the caller next yields to the event loop (the guide subscribes and
         never calls ``start()``); calling ``start()``, ``catch_up()``,
         ``rebuild()``, ``retry_parked()`` or ``stop()`` first takes control.
+
+        It runs in one process at a time: every process that subscribes it competes for
+        its lease in the store and the others stand by.  ``partitions=N`` splits its feed
+        by stream id into N partitions shared by the processes that run it (returns a
+        :class:`~eventuali.scaling.PartitionedSubscription`); see docs/scaling.md.
         """
         if not isinstance(projection, Projection):
             raise ConfigurationError(
@@ -223,7 +250,7 @@ class EventStreamer:
                 "derive your class from eventuali.Projection"
             )
         name = name or projection.projection_name()
-        if name in self.subscriptions:
+        if name in self.subscriptions or name in self.partitioned:
             raise ConfigurationError(
                 f"a projection named {name!r} is already subscribed; give the second one "
                 "subscribe(..., name='other-name') (the name is its checkpoint)"
@@ -237,6 +264,15 @@ class EventStreamer:
         tenant = getattr(self.store, "tenant", "") or None
         f = ReadFilter(event_types=_names(et, "__event_type__"),
                        stream_types=_names(at, "__aggregate_type__"), tenant=tenant)
+        if partitions is not None:
+            from .scaling.partitions import PartitionedSubscription
+
+            group = PartitionedSubscription(self, projection, name, None if f.is_empty else f,
+                                            partitions)
+            self.partitioned[name] = group
+            if self._running:
+                await group.start()
+            return group
         sub = Subscription(self, projection, name, None if f.is_empty else f)
         self.subscriptions[name] = sub
         if self._running:
@@ -287,6 +323,8 @@ class EventStreamer:
         self._watcher = asyncio.create_task(self._watch(), name="eventuali-head-watcher")
         for sub in list(self.subscriptions.values()):
             await self._start_subscription(sub)
+        for group in list(self.partitioned.values()):
+            await group.start()
 
     async def stop(self) -> None:
         """Stop every subscription after its current batch and store the checkpoints."""
@@ -294,6 +332,8 @@ class EventStreamer:
         if not self._running:
             return
         self._running = False
+        for group in list(self.partitioned.values()):
+            await group.stop()
         for sub in list(self.subscriptions.values()):
             await self._stop_subscription(sub)
         if self._watcher is not None:
@@ -464,6 +504,12 @@ class EventStreamer:
             await self._commit(sub, force=True)
 
     async def _start_subscription(self, sub: Subscription) -> None:
+        if self.lease_seconds is not None and self._running:
+            await start_elected(self, sub)  # runs it once this process holds its lease
+            return
+        await self._run_subscription(sub)
+
+    async def _run_subscription(self, sub: Subscription) -> None:
         await self._prepare(sub)
         sub.state = "running"
         queue: asyncio.Queue = asyncio.Queue(maxsize=max(1, self.buffer_size // self.batch_size))
@@ -476,6 +522,20 @@ class EventStreamer:
     async def _stop_subscription(self, sub: Subscription) -> None:
         """Stop after the batch in hand: cancelling mid-batch would let a stored projection
         commit part of a batch under the previous checkpoint."""
+        elector, sub._elector = sub._elector, None
+        if elector is not None:
+            elector.cancel()
+            await asyncio.gather(elector, return_exceptions=True)
+        if sub.state == "standby":
+            sub.state = "stopped"
+        try:
+            await self._halt_subscription(sub)
+        finally:
+            if sub._lease is not None:
+                await sub._lease.release()
+                sub._lease = None
+
+    async def _halt_subscription(self, sub: Subscription) -> None:
         tasks, sub._tasks = sub._tasks, []
         if not tasks:
             return
@@ -491,7 +551,10 @@ class EventStreamer:
         sub._stopping = False
         if sub.state == "running":
             sub.state = "stopped"
-            await self._checkpoint(sub)
+            try:
+                await self._checkpoint(sub)
+            except LeaseLostError:
+                pass  # the new holder resumes from the last checkpoint stored under the lease
         async with sub._progress:
             sub._progress.notify_all()
 
@@ -681,14 +744,23 @@ class EventStreamer:
             if asyncio.iscoroutine(r):
                 await r
         if sub._pending_parked or sub._pending_resolved:
-            await self.backend.append([self._parked_write(sub)], (sub.name, sub.position))
+            await self._store(sub, [self._parked_write(sub)])
             sub._pending_parked.clear()
             sub._pending_resolved.clear()
         else:
-            await self.backend.set_checkpoint(sub.name, sub.position)
+            await self._store(sub, [])
         sub.checkpointed = sub.position
         sub._since_checkpoint = 0
         sub._checkpoint_time = time.monotonic()
+
+    async def _store(self, sub: Subscription, writes: list[StreamWrite]) -> None:
+        """Store ``writes`` and the checkpoint in one append; under a lease, fenced by it."""
+        if sub._lease is not None:
+            await sub._lease.fenced_append(writes, (sub.name, sub.position))
+        elif writes:
+            await self.backend.append(writes, (sub.name, sub.position))
+        else:
+            await self.backend.set_checkpoint(sub.name, sub.position)
 
     def _parked_write(self, sub: Subscription) -> StreamWrite:
         ts = time.time_ns() // 1000
@@ -796,10 +868,7 @@ class EventStreamer:
         if not writes and sub.position == sub.checkpointed and not force:
             return
         try:
-            if writes:
-                await self.backend.append(writes, (sub.name, sub.position))
-            else:
-                await self.backend.set_checkpoint(sub.name, sub.position)
+            await self._store(sub, writes)
         except OptimisticConcurrencyError as exc:
             raise ConfigurationError(
                 f"the read model of projection {sub.name!r} was changed by someone else (another "

@@ -25,6 +25,7 @@ COMMANDS = [
     "eventuali.cli.verify",  # verify
     "eventuali.cli.projections",  # projections
     "eventuali.cli.serve",  # serve (the web console)
+    "eventuali.relay.cli",  # relay (to NATS JetStream)
 ]
 
 

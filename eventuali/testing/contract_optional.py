@@ -75,6 +75,19 @@ class CheckpointContract(BackendFixtures):
         assert backend.append([], checkpoint=("proj", 20)) == []
         assert backend.get_checkpoint("proj") == 20
 
+    @requires("checkpoints")
+    def test_an_empty_write_fences_the_checkpoint(self, backend: Backend) -> None:
+        # What leases rely on (eventuali.scaling): a write without records on the lease
+        # stream, at the holder's version, guards the checkpoint stored with it.
+        backend.append([write("$lease", NO_STREAM, 2)])
+        backend.append([write("s", NO_STREAM, 1), write("$lease", 2, [])], checkpoint=("p", 5))
+        assert backend.get_checkpoint("p") == 5
+        backend.append([write("$lease", 2, 1)])  # another holder took the lease
+        with pytest.raises(OptimisticConcurrencyError) as err:
+            backend.append([write("s", 1, 1), write("$lease", 2, [])], checkpoint=("p", 9))
+        assert err.value.stream_id == "$lease"
+        assert backend.get_checkpoint("p") == 5 and backend.stream_version("s") == 1
+
 
 class WaitForContract(BackendFixtures):
     def test_returns_at_once_when_already_past(self, backend: Backend) -> None:

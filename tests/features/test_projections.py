@@ -829,6 +829,10 @@ async def test_a_failing_store_fails_the_subscription_visibly(store):
     s.backend = type("Broken", (), {"read_all": broken, "head": store.backend.head,
                                     "wait_for": store.backend.wait_for,
                                     "get_checkpoint": store.backend.get_checkpoint,
+                                    # the projection's lease (leader election) still works
+                                    "stream_version": store.backend.stream_version,
+                                    "read_stream": store.backend.read_stream,
+                                    "append": store.backend.append,
                                     "capabilities": store.backend.capabilities})()
     with pytest.warns(RuntimeWarning, match="database went away"):
         await s.start()
