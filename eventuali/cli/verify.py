@@ -13,10 +13,15 @@ from ._common import add_decoding, add_json, add_store, codec_for, emit, open_st
 
 def cmd_verify(args: argparse.Namespace, console: Console) -> int:
     codec = codec_for(args)
+    anchor = None
+    if args.anchor is not None:
+        from ..integrity import Anchor
+
+        anchor = Anchor.from_json(args.anchor.read())
     store = open_store(args.url, args.backend, codec)
     try:
         with progress("verifying", store.head() or None) as advance:
-            problems = verify(store.backend, codec, progress=advance)
+            problems = verify(store.backend, codec, progress=advance, anchor=anchor)
     finally:
         store.close()
     if args.json:
@@ -31,8 +36,11 @@ def cmd_verify(args: argparse.Namespace, console: Console) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="check versions, positions, payloads and snapshots")
+    p = sub.add_parser("verify", help="check versions, positions, payloads, snapshots and the hash chain")
     add_store(p)
+    p.add_argument("--anchor", type=argparse.FileType("r"), metavar="FILE",
+                   help="an anchor (eventuali.integrity.anchor(store).to_json()) the store's hash "
+                        "chain must still hold: finds a removed tail or a rewritten history")
     add_decoding(p)
     add_json(p)
     p.set_defaults(run=cmd_verify)

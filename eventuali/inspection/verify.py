@@ -44,6 +44,8 @@ class Problem:
 class Context:
     backend: Backend
     codec: EventCodec
+    anchor: Any = None
+    """An ``eventuali.integrity.Anchor`` the chain must still hold (``hash_chain``)."""
 
 
 CheckGen = Generator["list[Problem]", "Record | None", None]
@@ -166,15 +168,34 @@ def snapshots_consistent(ctx: Context) -> CheckGen:
     yield found
 
 
+def hash_chain(ctx: Context) -> CheckGen:
+    """On a store kept with ``?integrity=chain``: the engine's own check of the hash chain
+    (and of ``ctx.anchor``), each problem named ``chain:<kind>`` at its position."""
+    while (yield []) is not None:
+        pass
+    if "integrity" not in ctx.backend.capabilities:
+        if ctx.anchor is not None:
+            yield [Problem("chain:none", None, None,
+                           "an anchor was given but the store keeps no hash chain (it was not "
+                           "created with ?integrity=chain): nothing can be checked against it")]
+        else:
+            yield []
+        return
+    from .. import integrity  # only for chained stores: the check runs in the engine
+
+    yield [Problem(f"chain:{p.check}", p.position, p.stream_id or None, p.message)
+           for p in integrity.verify(ctx.backend, anchor=ctx.anchor)]
+
+
 CHECKS: list[Check] = [positions_increasing, versions_contiguous, payloads_decode,
-                       snapshots_consistent]
+                       snapshots_consistent, hash_chain]
 """The checks ``verify`` runs, in this order.  Append to add one."""
 
 
 def verify(backend: Backend, codec: EventCodec, checks: Iterable[Check] = CHECKS,
-           progress: Callable[[int], None] | None = None) -> list[Problem]:
+           progress: Callable[[int], None] | None = None, anchor: Any = None) -> list[Problem]:
     """Run every check over every record; return the problems, in the order found."""
-    ctx = Context(backend, codec)
+    ctx = Context(backend, codec, anchor)
     gens = [c(ctx) for c in checks]
     for g in gens:
         next(g)

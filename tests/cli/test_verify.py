@@ -153,3 +153,61 @@ def test_encrypted_payloads_are_checked_with_the_keys(tmp_path, capsys, monkeypa
     monkeypatch.setenv("K", env(other))
     code, out, _ = run(capsys, "verify", url, "--keys-env", "K", "--json")
     assert code == 1 and "does not decode" in out
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_a_chained_store_is_checked_against_its_hash_chain_and_an_anchor(tmp_path, capsys, backend):
+    """On ``?integrity=chain`` a flip inside a data value (which the other checks cannot see)
+    and a removed tail (found only against an anchor kept elsewhere) are both named."""
+    from eventuali import integrity
+
+    path = tmp_path / "chained.db"
+    url = f"sqlite://{path}?integrity=chain"
+    seed(url, backend, accounts=2, deposits=4)
+    with SyncEventStore.create(url, backend=backend) as store:
+        (tmp_path / "anchor.json").write_text(integrity.anchor(store).to_json())
+    anchor = str(tmp_path / "anchor.json")
+    code, out, _ = run(capsys, "verify", url, "--backend", backend, "--anchor", anchor)
+    assert code == 0 and "passed every check" in out
+
+    # A digit of an amount: valid JSON, same envelope, only the chain's hash shows it.
+    conn = sqlite3.connect(path)
+    payload = conn.execute("SELECT payload FROM eventuali_events WHERE position = 3").fetchone()[0]
+    conn.execute("UPDATE eventuali_events SET payload = ? WHERE position = 3",
+                  (payload.replace(b"11.0", b"91.0", 1),))
+    conn.commit()
+    conn.close()
+    assert payload != payload.replace(b"11.0", b"91.0", 1)
+    code, out, _ = run(capsys, "verify", url, "--backend", backend, "--json")
+    found = json_lines(out)
+    assert code == 1 and found and all(p["check"].startswith("chain:") for p in found)
+    assert found[0]["position"] == 3
+
+    # Cut the tail (the last event row and its chain entry): the chain left is consistent
+    # on its own, so the chain check needs the anchor to name it.
+    fresh = tmp_path / "cut.db"
+    seed(f"sqlite://{fresh}?integrity=chain", backend, accounts=2, deposits=4)
+    with SyncEventStore.create(f"sqlite://{fresh}?integrity=chain", backend=backend) as store:
+        (tmp_path / "cut-anchor.json").write_text(integrity.anchor(store).to_json())
+    conn = sqlite3.connect(fresh)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    chain_table = next(t for t in tables if "chain" in t)
+    conn.execute(f"DELETE FROM {chain_table} WHERE seq = (SELECT MAX(seq) FROM {chain_table})")
+    conn.execute("DELETE FROM eventuali_events WHERE position = (SELECT MAX(position) FROM "
+                 "eventuali_events)")
+    conn.commit()
+    conn.close()
+    code, out, _ = run(capsys, "verify", f"sqlite://{fresh}?integrity=chain", "--backend", backend,
+                       "--anchor", str(tmp_path / "cut-anchor.json"), "--json")
+    found = json_lines(out)
+    assert code == 1 and "chain:anchor_missing" in [p["check"] for p in found]
+    assert not [p for p in found if p["check"].startswith("chain:") and p["check"] != "chain:anchor_missing"]
+
+
+def test_an_anchor_for_an_unchained_store_is_refused(store_file, tmp_path, capsys):
+    from eventuali.integrity import GENESIS, Anchor
+
+    url, _ = store_file
+    (tmp_path / "a.json").write_text(Anchor(1, 1, GENESIS).to_json())
+    code, out, _ = run(capsys, "verify", url, "--anchor", str(tmp_path / "a.json"), "--json")
+    assert code == 1 and [p["check"] for p in json_lines(out)] == ["chain:none"]
