@@ -23,6 +23,7 @@ from .errors import InvalidInputError
 from .event import Event
 from .ids import uuid7
 from .observers import written as _observe_written
+from .projections import RESERVED_STREAM_TYPE
 from .protocol import AsyncBackend, Backend
 from .records import ANY, ReadFilter, Record, StoreURL, StreamWrite
 from .registry import choose
@@ -65,6 +66,23 @@ def _filter(
         tenant=tenant,
     )
     return None if f.is_empty else f
+
+
+def _visible(records: list[Record], f: ReadFilter | None) -> list[Record]:
+    """The records a reader of the store's events sees: the library's own bookkeeping
+    (leases, projection change logs, key records: stream type ``$eventuali``) only when
+    the filter asks for that stream type by name."""
+    if f is not None and f.stream_types is not None and RESERVED_STREAM_TYPE in f.stream_types:
+        return records
+    for r in records:  # most pages hold none: keep the list as it is
+        if r.stream_type == RESERVED_STREAM_TYPE:
+            return [r for r in records if r.stream_type != RESERVED_STREAM_TYPE]
+    return records
+
+
+def _short(got: list[Record], asked: int | None) -> bool:
+    """True when a page ``read_all`` returned is the last one there is."""
+    return asked is None or len(got) < asked
 
 
 def _stream_filter(filters: dict[str, Any]) -> ReadFilter | None:
@@ -369,7 +387,13 @@ class EventStore(_StoreLogic):
     ) -> list[StoredEvent]:
         """One page of events in global order, from ``from_position`` on."""
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        records = await self.backend.read_all(from_position, limit, f)
+        got = await self.backend.read_all(from_position, limit, f)
+        records, asked = _visible(got, f), limit
+        # Bookkeeping left out: read on, so a short page still means the end of the feed.
+        while not _short(got, asked) and len(records) < limit:
+            asked = limit - len(records)
+            got = await self.backend.read_all(got[-1].position + 1, asked, f)
+            records += _visible(got, f)
         return self._stored(records, await self._decode(records))
 
     async def stream_all(
@@ -380,7 +404,8 @@ class EventStore(_StoreLogic):
         pos = from_position
         while True:
             records = await self.backend.read_all(pos, batch_size, f)
-            for se in self._stored(records, await self._decode(records)):
+            shown = _visible(records, f)
+            for se in self._stored(shown, await self._decode(shown)):
                 yield se
             if len(records) < batch_size:
                 return
@@ -523,7 +548,12 @@ class SyncEventStore(_StoreLogic):
         tenant: str | None = None,
     ) -> list[StoredEvent]:
         f = _filter(event_types, aggregate_types, aggregate_id_prefix, tenant)
-        records = self.backend.read_all(from_position, limit, f)
+        got = self.backend.read_all(from_position, limit, f)
+        records, asked = _visible(got, f), limit
+        while not _short(got, asked) and len(records) < limit:
+            asked = limit - len(records)
+            got = self.backend.read_all(got[-1].position + 1, asked, f)
+            records += _visible(got, f)
         return self._stored(records, self._decode(records))
 
     def stream_all(
@@ -533,7 +563,8 @@ class SyncEventStore(_StoreLogic):
         pos = from_position
         while True:
             records = self.backend.read_all(pos, batch_size, f)
-            yield from self._stored(records, self._decode(records))
+            shown = _visible(records, f)
+            yield from self._stored(shown, self._decode(shown))
             if len(records) < batch_size:
                 return
             pos = records[-1].position + 1

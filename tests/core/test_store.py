@@ -248,3 +248,41 @@ async def test_reopening_a_sqlite_store_sees_everything(tmp_path):
         assert u.version == 11
     with SyncEventStore.create(url) as s3:
         assert s3.load(User, "r-1").email == "ada9@example.com"
+
+
+def _bookkeeping(n: int) -> StreamWrite:
+    """Records of the library's own (stream type ``$eventuali``), as leases and change logs are."""
+    import uuid
+
+    from eventuali.projections import RESERVED_STREAM_TYPE
+
+    recs = [NewRecord(uuid.uuid4().bytes, "$eventuali.LeaseRenewed", 1, 1, b"", b"{}") for _ in range(n)]
+    return StreamWrite(f"$lease:{uuid.uuid4().hex}", RESERVED_STREAM_TYPE, ANY, recs)
+
+
+async def test_read_all_pages_over_the_librarys_own_records_without_showing_them(store):
+    """Users' pages hold only their events, and a short page still means the end: a page
+    of bookkeeping in between is read past, not returned empty."""
+    await store.save(registered_user("u-a", n_changes=1))  # positions 1-2
+    await store.backend.append([_bookkeeping(5)])  # 3-7
+    await store.save(registered_user("u-b", n_changes=1))  # 8-9
+    await store.backend.append([_bookkeeping(3)])  # 10-12
+
+    page = await store.read_all(1, 3)
+    assert [(e.position, e.event.aggregate_id) for e in page] == [(1, "u-a"), (2, "u-a"), (8, "u-b")]
+    rest = await store.read_all(page[-1].position + 1, 3)
+    assert [(e.position, e.event.aggregate_id) for e in rest] == [(9, "u-b")]
+    assert await store.read_all(rest[-1].position + 1, 3) == []
+    assert [e.position for e in [se async for se in store.stream_all(batch_size=2)]] == [1, 2, 8, 9]
+    shown = await store.read_all(aggregate_types=["$eventuali"])
+    assert [e.position for e in shown] == [3, 4, 5, 6, 7, 10, 11, 12]
+
+
+def test_sync_read_all_pages_over_the_librarys_own_records_without_showing_them(sync_store):
+    sync_store.save(registered_user("u-a", n_changes=1))
+    sync_store.backend.append([_bookkeeping(4)])
+    sync_store.save(registered_user("u-b", n_changes=0))
+    assert [e.position for e in sync_store.read_all(1, 2)] == [1, 2]
+    assert [e.position for e in sync_store.read_all(3, 2)] == [7]
+    assert [e.position for e in sync_store.stream_all(batch_size=3)] == [1, 2, 7]
+    assert len(sync_store.read_all(aggregate_types=["$eventuali"])) == 4

@@ -80,7 +80,12 @@ class _DisorderAfterRemoval(_State):
 
 
 class _CheckThenAct(JsonlStore):
-    """Drops the lock between the expected-version check and the write."""
+    """Drops the lock between the expected-version check and the write.
+
+    Between the two it does what such an engine really does there (encodes the
+    records, writes them out): here a 1 ms pause stands for that I/O, so the window
+    is as wide as in a real engine and the suite's racers meet in it on a busy
+    machine too, not only when the interpreter happens to switch threads there."""
 
     def append(self, writes, checkpoint=None):  # type: ignore[no-untyped-def]
         state = self._open()
@@ -88,6 +93,7 @@ class _CheckThenAct(JsonlStore):
         with state.lock:
             self._check(state, writes)
         op = self._append_op(writes, checkpoint)
+        time.sleep(0.001)  # the I/O a real engine does between its check and its write
         with state.lock:
             return state.commit(op)
 
