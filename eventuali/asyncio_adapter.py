@@ -29,7 +29,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .errors import StoreClosedError
+from .errors import ConfigurationError, StoreClosedError
 from .protocol import Backend
 
 YIELD_EVERY = 32
@@ -149,3 +149,17 @@ def _make(name: str):
 
 for _name in _METHODS:
     setattr(ThreadedAsyncBackend, _name, _make(_name))
+
+
+def async_backend_of(store: Any, user: str) -> Any:
+    """The async backend behind an ``EventStore``, or a ``SyncEventStore``'s backend run in
+    threads: for the async machinery (``user`` names it in the error) that takes either."""
+    from .store import EventStore, SyncEventStore
+
+    if isinstance(store, EventStore):
+        return store.backend
+    if isinstance(store, SyncEventStore):
+        return ThreadedAsyncBackend(store.backend)
+    raise ConfigurationError(
+        f"{user}(store) needs an EventStore or SyncEventStore, got {type(store).__name__}"
+    )

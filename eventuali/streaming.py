@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from .aggregate import Aggregate
-from .asyncio_adapter import ThreadedAsyncBackend
+from .asyncio_adapter import async_backend_of
 from .errors import (
     ConfigurationError,
     OptimisticConcurrencyError,
@@ -134,18 +134,8 @@ class EventStreamer:
     """Runs projections against a store (an ``EventStore`` or a ``SyncEventStore``)."""
 
     def __init__(self, store: Any) -> None:
-        from .store import EventStore, SyncEventStore
-
-        self.backend: Any
-        if isinstance(store, EventStore):
-            self.backend = store.backend
-        elif isinstance(store, SyncEventStore):
-            # The streamer is async; a sync store's backend runs in threads.
-            self.backend = ThreadedAsyncBackend(store.backend)
-        else:
-            raise ConfigurationError(
-                f"EventStreamer(store) needs an EventStore or SyncEventStore, got {type(store).__name__}"
-            )
+        # The streamer is async; a sync store's backend runs in threads.
+        self.backend: Any = async_backend_of(store, "EventStreamer")
         if "checkpoints" not in self.backend.capabilities:
             raise ConfigurationError(
                 f"the store's engine ({store!r}) does not declare the 'checkpoints' capability, "

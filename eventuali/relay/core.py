@@ -32,7 +32,7 @@ import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..asyncio_adapter import ThreadedAsyncBackend
+from ..asyncio_adapter import async_backend_of
 from ..errors import ConfigurationError
 from ..projections import RESERVED_STREAM_TYPE
 from ..scaling.leases import (
@@ -71,16 +71,7 @@ class Relay:
                  subject: str = DEFAULT_SUBJECT, name: str | None = None, batch_size: int = 1000,
                  decrypt: bool = False, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  ack_timeout: float = 5.0, create_stream: bool = False) -> None:
-        from ..store import EventStore, SyncEventStore
-
-        self.backend: Any
-        if isinstance(store, EventStore):
-            self.backend = store.backend
-        elif isinstance(store, SyncEventStore):
-            self.backend = ThreadedAsyncBackend(store.backend)
-        else:
-            raise ConfigurationError(f"Relay(store) needs an EventStore or SyncEventStore, got "
-                                     f"{type(store).__name__}")
+        self.backend: Any = async_backend_of(store, "Relay")
         if not isinstance(stream, str) or not _STREAM_NAME.match(stream):
             raise ConfigurationError(f"JetStream stream name {stream!r} is invalid; names have no "
                                      "spaces, '.', '*', '>', '/' or '\\'")

@@ -200,26 +200,25 @@ class KeyManager:
     def __contains__(self, key_id: object) -> bool:
         return key_id in self._keys
 
+    def _current_id(self) -> str:
+        """The current key id (call with the lock held)."""
+        if self._current is None:
+            raise EncryptionError(
+                "the KeyManager holds no current key, so nothing can be encrypted; "
+                "add one with keys.add_key(id, key, current=True) or KeyManager.generate()"
+            )
+        return self._current
+
     def current_cipher(self) -> tuple[str, AESGCM]:
         """The current key id and its cipher (one consistent pair under rotation)."""
         with self._lock:
-            cur = self._current
-            if cur is None:
-                raise EncryptionError(
-                    "the KeyManager holds no current key, so nothing can be encrypted; "
-                    "add one with keys.add_key(id, key, current=True) or KeyManager.generate()"
-                )
+            cur = self._current_id()
             return cur, self._ciphers[cur]
 
     def _current_key(self) -> tuple[str, bytes]:
         """The current key id and its raw bytes: for a native batch path only, never stored."""
         with self._lock:
-            cur = self._current
-            if cur is None:
-                raise EncryptionError(
-                    "the KeyManager holds no current key, so nothing can be encrypted; "
-                    "add one with keys.add_key(id, key, current=True) or KeyManager.generate()"
-                )
+            cur = self._current_id()
             return cur, self._keys[cur]
 
     def cipher(self, key_id: str) -> AESGCM:
