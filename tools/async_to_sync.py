@@ -169,14 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         bad = stale()
-        for path in bad:
-            print(f"{path} is stale: run 'nox -s gen' (or python tools/async_to_sync.py)")
+        for name in bad:
+            print(f"{name} is stale: run 'nox -s gen' (or python tools/async_to_sync.py)")
         return 1 if bad else 0
     for t in TARGETS:
         text = generate(t)
-        path = ROOT / t.output
-        if not path.exists() or path.read_text("utf-8") != text:
-            path.write_text(text, "utf-8")
+        out = ROOT / t.output
+        if not out.exists() or out.read_text("utf-8") != text:
+            out.write_text(text, "utf-8")
             print(f"wrote {t.output}")
     return 0
 
