@@ -54,6 +54,16 @@ def types(session: nox.Session) -> None:
     session.run("mypy", "eventuali", "backends/python/eventuali_python", "backends/c/eventuali_c")
 
 
+@nox.session(python=False)
+def gen(session: nox.Session) -> None:
+    """Regenerate the sync modules written from their async source (tools/async_to_sync.py).
+
+    ``nox -s gen -- --check`` only reports stale files; tests/packaging/test_generated.py
+    fails in CI when one is stale.
+    """
+    session.run(sys.executable, "tools/async_to_sync.py", *session.posargs)
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
     """Measure (never in CI): every bench script, then bench/report.py.

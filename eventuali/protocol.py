@@ -29,7 +29,7 @@ reopens, and also reopens in a fresh process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from .records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 
@@ -46,6 +46,7 @@ CAPABILITIES = frozenset(
         "truncate",  # truncate_stream
         "wait_for",  # wait_for wakes on commit (not only on timeout)
         "integrity",  # the store keeps a hash chain (?integrity=chain): see ChainedBackend
+        "replication",  # replication_state(): see ReplicatedBackend (read replicas)
     }
 )
 """Capability names a backend may declare; the conformance suite skips, with the
@@ -357,4 +358,36 @@ class ChainedBackend(Backend, Protocol):
         this store's entries and records: every problem, ordered by position,
         built with :func:`eventuali.integrity.chain.problem`; ``[]`` = intact.
         """
+        ...
+
+
+class ReplicationState(NamedTuple):
+    """Where one server of a replicated store stands (what read replicas are chosen by)."""
+
+    in_recovery: bool
+    """True on a read-only standby that replays the primary's log, False on the primary."""
+    position: int
+    """Log position written (primary) or replayed (standby), comparable across the servers
+    of one store: a standby with ``position >= p`` holds everything the primary had at ``p``."""
+    replay_age_ms: float | None
+    """On a standby, milliseconds since it last replayed a transaction (None on a primary,
+    or before any replay)."""
+
+
+@runtime_checkable
+class ReplicatedBackend(Protocol):
+    """An async backend that declares ``replication``: it reports where its server stands.
+
+    :class:`eventuali.performance.ReplicaManager` opens the primary and each
+    replica through the registry (``open_async`` of the provider chosen for the
+    URL) and compares their states to decide which replica is fresh enough to
+    serve a read.  A provider whose engine declares the capability must open a
+    URL naming a read-only standby without trying to create anything there
+    (failing with a ``StorageError`` that says so when the store is missing).
+    """
+
+    capabilities: frozenset[str]
+
+    async def replication_state(self) -> ReplicationState:
+        """This server's :class:`ReplicationState`, read fresh (one round trip)."""
         ...

@@ -42,12 +42,14 @@ import inspect
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import registry
 from ..errors import ConfigurationError, StorageError, TransientStorageError
-from ..records import ReadFilter, Record, Snapshot, StreamWrite
+from ..protocol import ReplicatedBackend
+from ..records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
 from ..url import parse_url
 
 READ_PREFERENCES = ("round_robin", "least_connections")
@@ -75,10 +77,41 @@ class ReplicaStatus:
     error: str | None = None
 
 
+def _opener(url: StoreURL) -> tuple[str, Callable[[], ReplicatedBackend], ReplicatedBackend]:
+    """Open ``url`` through the registry (no I/O yet) as a backend that reports replication state.
+
+    Returns the engine's name, a function that opens another such backend (to
+    reconnect after a failure) and the first one.  Any engine whose async
+    backend declares the protocol's ``replication`` capability can serve.
+    """
+    provider = registry.choose(url)
+    open_async = getattr(provider, "open_async", None)
+
+    def open_one() -> ReplicatedBackend:
+        backend = open_async(url) if open_async is not None else None
+        if not isinstance(backend, ReplicatedBackend) or "replication" not in backend.capabilities:
+            raise ConfigurationError(
+                f"ReplicaManager needs an engine that reports replication state (capability "
+                f"'replication', e.g. postgresql://); engine {provider.name!r} serving "
+                f"{url.redacted()!r} ({url.scheme}://) does not; give URLs of such a store"
+            )
+        return backend
+
+    return provider.name, open_one, open_one()
+
+
+async def _connected(backend: Any) -> Any:
+    """``backend`` connected: an awaitable backend connects when awaited (see ``open_async``),
+    any other one on its first call."""
+    return await backend if hasattr(backend, "__await__") else backend
+
+
 @dataclass
 class _Replica:
     url: Any  # StoreURL
-    backend: Any = None
+    reopen: Callable[[], Any]
+    backend: Any = None  # opened, not yet connected, until ``connected``
+    connected: bool = False
     in_flight: int = 0
     reads: int = 0
     lsn: int = -1
@@ -95,7 +128,7 @@ class RoutedBackend:
     def __init__(
         self,
         primary: Any,
-        replicas: Sequence[Any],
+        replicas: Sequence[tuple[StoreURL, Callable[[], Any], Any]],
         *,
         read_preference: str,
         lag_tolerance_ms: float,
@@ -104,8 +137,9 @@ class RoutedBackend:
         retry_interval: float,
     ):
         self.primary = primary
-        self.replicas = [_Replica(url) for url in replicas]
-        self.capabilities = primary.capabilities
+        self.replicas = [_Replica(url, reopen, backend) for url, reopen, backend in replicas]
+        # Reads may come from elsewhere than the primary: its replication state is not ours.
+        self.capabilities = primary.capabilities - {"replication"}
         self.read_preference = read_preference
         self.lag_tolerance_ms = lag_tolerance_ms
         self.read_your_writes = read_your_writes
@@ -129,30 +163,29 @@ class RoutedBackend:
     async def _primary_position(self) -> int:
         lsn, at = self._primary_lsn
         if time.monotonic() - at > self.check_interval / 2:
-            _, lsn, _ = await self.primary.wal_state()
+            lsn = (await self.primary.replication_state()).position
             self._primary_lsn = (lsn, time.monotonic())
         return lsn
 
     async def _measure(self, rep: _Replica) -> None:
         """Open the replica if needed, then measure its replay position and lag."""
-        from eventuali_python.postgres_async import AsyncPostgresBackend
-
-        if rep.backend is None:
-            backend = AsyncPostgresBackend(rep.url, create_schema=False)
+        if not rep.connected:
+            backend = rep.backend if rep.backend is not None else rep.reopen()
+            rep.backend = None
             try:
-                await backend.connect()
+                await _connected(backend)  # a standby's engine creates nothing there
             except BaseException:
                 await backend.aclose()
                 raise
-            rep.backend = backend
+            rep.backend, rep.connected = backend, True
         primary_lsn = await self._primary_position()
-        _, lsn, age = await rep.backend.wal_state()
+        _, lsn, age = await rep.backend.replication_state()
         if lsn < primary_lsn and (age is None or age > self.lag_tolerance_ms):
             # Maybe only WAL that is no transaction (a checkpoint on an idle primary) is
             # pending, so the replay timestamp is old without the replica being late.
             # Look again shortly: a replica that keeps up has replayed it by then.
             await asyncio.sleep(min(self.lag_tolerance_ms / 2000, 0.05))
-            _, lsn, age = await rep.backend.wal_state()
+            _, lsn, age = await rep.backend.replication_state()
         if lsn >= primary_lsn:
             lag = 0.0
         else:
@@ -175,7 +208,7 @@ class RoutedBackend:
                 if rep.lag_ms is None or rep.lag_ms > self.lag_tolerance_ms:
                     return False
                 if rep.lsn < need_lsn:  # our own writes may have arrived since the measure
-                    _, rep.lsn, _ = await rep.backend.wal_state()
+                    rep.lsn = (await rep.backend.replication_state()).position
                 return rep.lsn >= need_lsn
             except (StorageError, OSError) as exc:
                 self._mark_down(rep, exc)
@@ -201,7 +234,7 @@ class RoutedBackend:
 
     async def _after_write(self) -> None:
         if self.replicas and self.read_your_writes:
-            _, lsn, _ = await self.primary.wal_state()
+            lsn = (await self.primary.replication_state()).position
             self.written_lsn = max(self.written_lsn, lsn)
             self._primary_lsn = (lsn, time.monotonic())
 
@@ -311,12 +344,6 @@ class ReplicaManager:
         if isinstance(replicas, str) or not isinstance(replicas, (list, tuple)):
             raise ConfigurationError(f"'replicas' must be a list of URLs, got {replicas!r}")
         self.replica_urls = [parse_url(u) for u in replicas]
-        for u in [self.primary_url, *self.replica_urls]:
-            if u.scheme != "postgresql":
-                raise ConfigurationError(
-                    f"ReplicaManager serves PostgreSQL; {u.redacted()!r} is a {u.scheme}:// URL; "
-                    "give postgresql:// URLs"
-                )
         self.read_preference = config.get("read_preference", "round_robin")
         if self.read_preference not in READ_PREFERENCES:
             raise ConfigurationError(
@@ -334,6 +361,10 @@ class ReplicaManager:
         )
         self.retry_interval = float(config.get("retry_interval", 5.0))
         self._codec = codec
+        # Through the registry, so any engine that reports replication state can serve;
+        # nothing connects before connect().
+        self._engine, _, self._primary = _opener(self.primary_url)
+        self._replicas = [(u, *_opener(u)[1:]) for u in self.replica_urls]
         self._store: Any = None
         self._connect_lock: asyncio.Lock | None = None
 
@@ -345,21 +376,19 @@ class ReplicaManager:
             self._connect_lock = asyncio.Lock()
         async with self._connect_lock:
             if self._store is None:
-                from eventuali_python.postgres_async import AsyncPostgresBackend
-
                 from ..store import EventStore
 
-                primary = await AsyncPostgresBackend(self.primary_url)
+                primary = await _connected(self._primary)
                 routed = RoutedBackend(
                     primary,
-                    self.replica_urls,
+                    self._replicas,
                     read_preference=self.read_preference,
                     lag_tolerance_ms=self.lag_tolerance_ms,
                     read_your_writes=self.read_your_writes,
                     check_interval=self.check_interval,
                     retry_interval=self.retry_interval,
                 )
-                self._store = EventStore(routed, self.primary_url, self._codec, "python")
+                self._store = EventStore(routed, self.primary_url, self._codec, self._engine)
         return self
 
     @property

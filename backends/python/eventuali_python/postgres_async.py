@@ -1,109 +1,71 @@
-"""The reference PostgreSQL engine as coroutines, on psycopg_pool.AsyncConnectionPool.
+"""The reference PostgreSQL engine (``postgresql://``) as coroutines, on psycopg 3's async pool.
 
-The async twin of :mod:`.postgres` (same SQL, checks, ordering mechanism and
-errors; only the I/O differs), offered by ``PythonBackend.open_async`` so the
-async ``EventStore`` never parks a thread per query.  Construction does no I/O;
-``await backend`` (or the first call) connects and creates the schema.
+This module is the one source of both PostgreSQL engines: ``tools/async_to_sync.py``
+turns it into the synchronous :mod:`.postgres` (``nox -s gen``).  Write the engine
+here, once; what really differs between the two sides (listener task or thread,
+``wait_for``, opening and closing) lives in :mod:`.postgres_async_compat` and
+:mod:`.postgres_compat`.  URL options are :mod:`.postgres_config`, the SQL and
+the schema steps :mod:`.postgres_sql`, error mapping :mod:`.postgres_errors`.
+
+Construction does no I/O; ``await backend`` (or the first call) connects and
+creates the schema.  ``PythonBackend.open_async`` offers this engine so the
+async ``EventStore`` never parks a thread per query.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
-import warnings
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from eventuali import record_validation as check
 from eventuali.errors import StoreClosedError, StreamDeletedError, TransientStorageError
-from eventuali.records import ReadFilter, Record, Snapshot, StoreURL, StreamWrite
+from eventuali.protocol import ReplicationState
+from eventuali.records import ReadFilter, Record, Snapshot, StreamWrite
 
-from .postgres import (
+from .postgres_async_compat import POOL_NAME, AsyncEngineBase, sleep
+from .postgres_config import (
     CAPABILITIES,
+    DEFAULT_SCHEMA,
+    VALID_OPTIONS,
     PostgresConfig,
-    RetryAppend,
-    Statements,
-    _or_max,
-    _record_row,
-    _snapshot_row,
-    append_params,
-    connect_error,
-    map_append_error,
-    map_error,
-    read_all_query,
     require_psycopg,
+)
+from .postgres_errors import RetryAppend, connect_error, map_append_error, map_error
+from .postgres_sql import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Statements,
+    append_params,
+    or_max,
+    read_all_query,
+    record_row,
     schema_steps,
+    snapshot_row,
+)
+
+__all__ = [
+    "CAPABILITIES", "DEFAULT_SCHEMA", "MIGRATIONS", "SCHEMA_VERSION", "VALID_OPTIONS",
+    "AsyncPostgresBackend", "PostgresConfig", "require_psycopg",
+]  # fmt: skip
+
+_REPLICATION_STATE = (
+    "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() "
+    "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8, "
+    "(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8"
 )
 
 
-class _AsyncListener:
-    """A LISTEN connection in a task of the loop that opened the store; wakes ``wait_for``."""
+class AsyncPostgresBackend(AsyncEngineBase):
+    """A store in one PostgreSQL schema, served through a psycopg_pool connection pool.
 
-    def __init__(self, cfg: PostgresConfig):
-        self.cfg = cfg
-        self.seen = 0
-        self.generation = 0
-        self.changed = asyncio.Condition()
-        self.ready = asyncio.Event()
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _bump(self, seen: int | None = None) -> None:
-        async with self.changed:
-            if seen is None:
-                self.generation += 1
-            else:
-                self.seen = max(self.seen, seen)
-            self.changed.notify_all()
-
-    async def _run(self) -> None:
-        import psycopg
-        from psycopg import sql
-
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.cfg.conninfo, autocommit=True)
-                async with conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.cfg.channel)))
-                    await self._bump()
-                    self.ready.set()
-                    async for note in conn.notifies():
-                        await self._bump(int(note.payload or 0))
-            except psycopg.Error:
-                await self._bump()
-                await asyncio.sleep(0.2)
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
-
-
-class AsyncPostgresBackend:
-    """The async PostgreSQL engine (see :class:`eventuali.protocol.AsyncBackend`)."""
-
-    capabilities = CAPABILITIES
-
-    def __init__(self, url: StoreURL, *, create_schema: bool = True):
-        require_psycopg()
-        self._create_schema = create_schema
-        self.cfg = PostgresConfig.from_url(url)  # bad options fail here, before any I/O
-        self.st = Statements(self.cfg.schema)
-        self._pool: Any = None
-        self._open_lock: asyncio.Lock | None = None
-        self._closed = False
-        self._listener: _AsyncListener | None = None
-        self._guard: asyncio.Task | None = None
-
-    def __await__(self) -> Generator[Any, None, AsyncPostgresBackend]:
-        return self.connect().__await__()
+    See :class:`eventuali.protocol.Backend` for the contract of each method.
+    """
 
     async def connect(self) -> AsyncPostgresBackend:
-        """Create the schema if needed and open the pool (idempotent)."""
+        """Create or migrate the schema if needed and open the pool (idempotent)."""
         if self._pool is not None:
             return self
-        if self._open_lock is None:
-            self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if self._pool is not None:
                 return self
@@ -123,37 +85,12 @@ class AsyncPostgresBackend:
             except psycopg.Error as exc:
                 raise map_error(exc, cfg, "creating the eventuali schema") from None
             pool = psycopg_pool.AsyncConnectionPool(
-                cfg.conninfo,
-                **cfg.pool_options,
-                name=f"eventuali-async:{cfg.schema}",
-                open=False,
+                cfg.conninfo, **cfg.pool_options, name=f"{POOL_NAME}:{cfg.schema}", open=False
             )
             await pool.open()
             self._pool = pool
-            self._guard = asyncio.get_running_loop().create_task(
-                self._close_at_loop_shutdown(), name=f"eventuali-close-guard:{cfg.schema}")
+            await self._opened()
         return self
-
-    async def _close_at_loop_shutdown(self) -> None:
-        """Close the pool when the event loop ends with the store still open.
-
-        psycopg_pool's workers catch ``CancelledError`` (to keep the pool
-        consistent) and go on reconnecting, so ``asyncio.run()`` cancelling
-        every task at exit would wait for them forever.  This task is cancelled
-        in the same sweep and closes the pool, which stops the workers.  Every
-        acknowledged append is already committed; nothing is lost.  An unclosed
-        store warns as an unclosed file does.
-        """
-        try:
-            await asyncio.Event().wait()  # only cancellation ends this task
-        except asyncio.CancelledError:
-            if not self._closed:
-                warnings.warn(f"unclosed store {self!r}: closed as its event loop shut down; "
-                              "use 'async with' or 'await store.close()'",
-                              ResourceWarning, source=self, stacklevel=1)
-                self._guard = None
-                await self.aclose()
-            raise
 
     @contextlib.asynccontextmanager
     async def _conn(self, operation: str) -> AsyncIterator[Any]:
@@ -170,6 +107,8 @@ class AsyncPostgresBackend:
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             err = map_error(exc, self.cfg, operation)
             if isinstance(err, TransientStorageError) and not self._closed:
+                # The server may have restarted: drop every dead idle connection now,
+                # so the operations after this one get fresh ones.
                 with contextlib.suppress(Exception):
                     await self._pool.check()
             raise err from None
@@ -187,7 +126,7 @@ class AsyncPostgresBackend:
                 async with self._conn("append") as conn:
                     return await self._append_in(conn, writes, checkpoint)
             except RetryAppend:
-                await asyncio.sleep(0.001 * attempt)
+                await sleep(0.001 * attempt)
         raise TransientStorageError(
             f"append to {self.cfg.where}: streams kept being created concurrently; retry"
         )
@@ -195,6 +134,8 @@ class AsyncPostgresBackend:
     async def _append_in(
         self, conn: Any, writes: Sequence[StreamWrite], checkpoint: tuple[str, int] | None
     ) -> list[int]:
+        """The append as one statement on ``conn`` (in autocommit mode, its own transaction;
+        tests call it inside a transaction they hold open on purpose)."""
         import psycopg
 
         params, total = append_params(writes, checkpoint, self.cfg.channel)
@@ -218,9 +159,9 @@ class AsyncPostgresBackend:
         limit: int | None = None,
     ) -> list[Record]:
         check.check_read_stream(stream_id, from_version, to_version, limit)
-        params = (stream_id, from_version, _or_max(to_version), _or_max(limit))
+        params = (stream_id, from_version, or_max(to_version), or_max(limit))
         async with self._conn("read_stream") as conn:
-            cur = conn.cursor(binary=True, row_factory=_record_row)
+            cur = conn.cursor(binary=True, row_factory=record_row)
             await cur.execute(self.st.read_stream, params)
             return await cur.fetchall()
 
@@ -230,8 +171,8 @@ class AsyncPostgresBackend:
         check.check_read_all(from_position, limit, filter)
         sql, params = read_all_query(self.st, filter)
         async with self._conn("read_all") as conn:
-            cur = conn.cursor(binary=True, row_factory=_record_row)
-            await cur.execute(sql, (from_position, *params, _or_max(limit)))
+            cur = conn.cursor(binary=True, row_factory=record_row)
+            await cur.execute(sql, (from_position, *params, or_max(limit)))
             return await cur.fetchall()
 
     async def stream_version(self, stream_id: str) -> int:
@@ -259,8 +200,8 @@ class AsyncPostgresBackend:
         check.check_stream_id(stream_id)
         check.check_optional_int(max_version, "max_version", 0)
         async with self._conn("load_snapshot") as conn:
-            cur = conn.cursor(binary=True, row_factory=_snapshot_row)
-            await cur.execute(self.st.load_snapshot, (stream_id, _or_max(max_version)))
+            cur = conn.cursor(binary=True, row_factory=snapshot_row)
+            await cur.execute(self.st.load_snapshot, (stream_id, or_max(max_version)))
             return await cur.fetchone()
 
     async def prune_snapshots(self, stream_id: str, keep: int) -> int:
@@ -282,51 +223,19 @@ class AsyncPostgresBackend:
         async with self._conn("set_checkpoint") as conn:
             await conn.execute(self.st.set_checkpoint, (name, position))
 
-    # --- live ----------------------------------------------------------------
+    # --- replication (the protocol's optional "replication" capability) -------
 
-    async def wait_for(self, after_position: int, timeout: float) -> int:
-        check.check_wait(after_position, timeout)
-        deadline = time.monotonic() + timeout
-        if self._listener is None:
-            await self.connect()
-            if self._listener is None:
-                self._listener = _AsyncListener(self.cfg)
-        listener = self._listener
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(listener.ready.wait(), timeout)
-        head = await self.head()  # LISTEN is active: later commits will notify
-        while head <= after_position:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            async with listener.changed:
-                generation = listener.generation
+    async def replication_state(self) -> ReplicationState:
+        """Where the server behind this store stands in the WAL (see the protocol).
 
-                def woken(g: int = generation) -> bool:
-                    return listener.seen > after_position or listener.generation != g
-
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(listener.changed.wait_for(woken), remaining)
-            head = await self.head()
-        return head
-
-    # --- replication facts (used by eventuali.performance.ReplicaManager) -----
-
-    async def wal_state(self) -> tuple[bool, int, float | None]:
-        """(in_recovery, lsn, replay_age_ms) of the server behind this store.
-
-        ``lsn`` is the WAL position written (primary) or replayed (standby), as
-        an int; ``replay_age_ms`` is the time since a standby last replayed a
-        transaction (None on a primary, or before any replay).
+        ``position`` is the WAL position written (primary) or replayed
+        (standby), as an int; ``replay_age_ms`` is the time since a standby
+        last replayed a transaction (None on a primary, or before any replay).
         """
-        async with self._conn("wal_state") as conn:
-            cur = await conn.execute(
-                "SELECT pg_is_in_recovery(), (CASE WHEN pg_is_in_recovery() "
-                "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8, "
-                "(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8"
-            )
+        async with self._conn("replication_state") as conn:
+            cur = await conn.execute(_REPLICATION_STATE)
             in_recovery, lsn, age = await cur.fetchone()
-        return bool(in_recovery), int(lsn or 0), age
+        return ReplicationState(bool(in_recovery), int(lsn or 0), age)
 
     # --- retention -----------------------------------------------------------
 
@@ -346,18 +255,6 @@ class AsyncPostgresBackend:
 
     # --- lifecycle -----------------------------------------------------------
 
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        guard, self._guard = self._guard, None
-        if guard is not None and guard is not asyncio.current_task():
-            guard.cancel()
-        if self._listener is not None:
-            await self._listener.stop()
-        if self._pool is not None:
-            await self._pool.close()
-
     async def __aenter__(self) -> AsyncPostgresBackend:
         return await self.connect()
 
@@ -365,10 +262,11 @@ class AsyncPostgresBackend:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"AsyncPostgresBackend({self.cfg.where!r}, schema={self.cfg.schema!r})"
+        return f"{type(self).__name__}({self.cfg.where!r}, schema={self.cfg.schema!r})"
 
 
 async def _run_schema_steps(conn: Any, st: Statements, cfg: PostgresConfig, create: bool) -> None:
+    """Run :func:`.postgres_sql.schema_steps` on ``conn``, in one transaction."""
     from . import __version__
 
     async with conn.transaction():
