@@ -44,7 +44,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "eventuali", "backends/python", "backends/c/eventuali_c", "tests",
+    session.run("ruff", "check", "eventuali", "backends/python", "backends/c/eventuali_c", "tests", "tools",
                 "bench", "noxfile.py", "noxfile_c.py")
 
 
