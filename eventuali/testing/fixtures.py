@@ -15,7 +15,6 @@ engine that writes relative paths leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,7 +34,7 @@ from eventuali.url import parse_url
 
 from .marks import missing_capabilities
 from .targets import Target
-from .urls import SchemeUnavailable, url_factory
+from .urls import url_factory
 
 # --- building blocks ---------------------------------------------------------------
 
@@ -172,14 +171,7 @@ class BackendFixtures:
         if eventuali_target.url is not None:
             yield eventuali_target.url.format(tmp_path=tmp_path, unique=uuid.uuid4().hex)
             return
-        factory = url_factory(eventuali_target.scheme)
-        try:
-            with factory.url(tmp_path) as url:
-                yield url
-        except SchemeUnavailable as exc:
-            if factory.required_by and os.environ.get(factory.required_by) == "1":
-                pytest.fail(f"{factory.name} store unavailable and {factory.required_by}=1: {exc}")
-            pytest.skip(f"{factory.name} store unavailable: {exc}")
+        yield from url_factory(eventuali_target.scheme).provision(tmp_path)
 
     @pytest.fixture
     def open_store(self, eventuali_target: Target, store_url: str) -> Iterator[StoreHandles]:

@@ -51,6 +51,21 @@ class UrlFactory:
     def url(self, tmp_path: Path) -> contextlib.AbstractContextManager[str]:
         return contextlib.contextmanager(self.make)(tmp_path)
 
+    def provision(self, tmp_path: Path) -> Iterator[str]:
+        """For a generator fixture (``yield from``): a new store's URL; when none can be
+        had here, skip the test with the reason - or fail it, when ``required_by`` is 1."""
+        import os
+
+        import pytest
+
+        try:
+            with self.url(tmp_path) as url:
+                yield url
+        except SchemeUnavailable as exc:
+            if self.required_by and os.environ.get(self.required_by) == "1":
+                pytest.fail(f"{self.name} store unavailable and {self.required_by}=1: {exc}")
+            pytest.skip(f"{self.name} store unavailable: {exc}")
+
 
 _FACTORIES: dict[str, UrlFactory] = {}
 

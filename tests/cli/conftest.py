@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,22 +13,15 @@ from eventuali.cli import main
 from eventuali.demo import Account
 from eventuali.store import SyncEventStore
 from eventuali.testing.targets import Target, installed_targets
-from eventuali.testing.urls import SchemeUnavailable, url_factories
+from eventuali.testing.urls import url_factories
 
 # sqlite://:memory: is private to one open store, so no command can look at it.
 TARGETS = [t for t in installed_targets()[0] if t.scheme in ("memory", "sqlite", "postgresql")]
 
 
 def provision(scheme: str, tmp_path: Path) -> Iterator[str]:
-    factory = url_factories()[scheme]
     tmp_path.mkdir(parents=True, exist_ok=True)
-    try:
-        with factory.url(tmp_path) as url:
-            yield url
-    except SchemeUnavailable as exc:
-        if factory.required_by and os.environ.get(factory.required_by) == "1":
-            pytest.fail(f"{exc} ({factory.required_by}=1)")
-        pytest.skip(str(exc))
+    yield from url_factories()[scheme].provision(tmp_path)
 
 
 @pytest.fixture(params=TARGETS, ids=str)

@@ -9,13 +9,11 @@ several tests close and reopen their store to prove persistence.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from eventuali import EventStore, SyncEventStore
 from eventuali.testing.targets import installed_targets
-from eventuali.testing.urls import SchemeUnavailable, url_factory
+from eventuali.testing.urls import url_factory
 
 TARGETS = [t for t in installed_targets()[0] if t.scheme != "sqlite-memory"]
 
@@ -24,14 +22,8 @@ TARGETS = [t for t in installed_targets()[0] if t.scheme != "sqlite-memory"]
 def store_url(request, tmp_path):
     """(url, backend name) of a fresh store; open it as many times as a test needs."""
     target = request.param
-    factory = url_factory(target.scheme)
-    try:
-        with factory.url(tmp_path) as url:
-            yield url, target.backend
-    except SchemeUnavailable as exc:
-        if factory.required_by and os.environ.get(factory.required_by) == "1":
-            pytest.fail(f"{factory.required_by}=1 but {target} is unavailable: {exc}")
-        pytest.skip(f"{target} unavailable here: {exc}")
+    for url in url_factory(target.scheme).provision(tmp_path):
+        yield url, target.backend
 
 
 @pytest.fixture

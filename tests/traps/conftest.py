@@ -7,12 +7,10 @@ server skips with the reason, or fails when its ``EVENTUALI_REQUIRE_*`` is 1.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from eventuali.testing.targets import installed_targets
-from eventuali.testing.urls import SchemeUnavailable, url_factory
+from eventuali.testing.urls import url_factory
 
 TARGETS = [t for t in installed_targets()[0] if t.scheme != "sqlite-memory"]
 
@@ -21,14 +19,8 @@ TARGETS = [t for t in installed_targets()[0] if t.scheme != "sqlite-memory"]
 def target(request, tmp_path):
     """(backend name, URL of a new empty store)."""
     t = request.param
-    factory = url_factory(t.scheme)
-    try:
-        with factory.url(tmp_path) as url:
-            yield t.backend, url
-    except SchemeUnavailable as exc:
-        if factory.required_by and os.environ.get(factory.required_by) == "1":
-            pytest.fail(f"{factory.name} store unavailable and {factory.required_by}=1: {exc}")
-        pytest.skip(f"{factory.name} store unavailable: {exc}")
+    for url in url_factory(t.scheme).provision(tmp_path):
+        yield t.backend, url
 
 
 @pytest.fixture
